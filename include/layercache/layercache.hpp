@@ -1,0 +1,21 @@
+// layercache: a neural-network library in functional style on Armadillo.
+//
+// Data layout: one sample per column. A batch is an arma::Mat<T> of (features × batch);
+// a dense weight is (n_out × n_in) and y = W x + b. An image sample is one column holding the
+// channels one after another, each channel an (height × width) matrix in Armadillo's
+// column-major order (the memory order of arma::Cube<T>(h, w, c)).
+//
+// Layers hold hyper-parameters only. forward(params, x, ctx) returns the output and a cache;
+// backward(params, cache, dy, needs) returns dx and the parameter gradients. Params, grads,
+// state and optimizer state are trees of tensors addressed by path ("encoder/dense1/weight").
+// See docs/contract.md.
+#pragma once
+
+#include "layercache/errors.hpp"
+#include "layercache/initializers.hpp"
+#include "layercache/layer.hpp"
+#include "layercache/layers/dense.hpp"
+#include "layercache/network.hpp"
+#include "layercache/rng.hpp"
+#include "layercache/shape.hpp"
+#include "layercache/tree.hpp"

@@ -1,0 +1,283 @@
+// Gradient and cache-contract checks offered to users for testing layers in isolation.
+#include "layercache/testing.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "layercache/initializers.hpp"
+
+namespace layercache::testing {
+namespace {
+
+arma::mat random_input(const Shape& shape, const GradCheckOptions& o, Rng& rng) {
+  arma::mat x(shape.size(), o.batch);
+  for (double& v : x) {
+    v = rng.normal(0.0, o.input_scale);
+    if (std::abs(v) < o.input_margin) v = v < 0 ? v - o.input_margin : v + o.input_margin;
+  }
+  return x;
+}
+
+Tree<double> random_params(const Layer& layer, const Shape& shape, Rng& rng) {
+  Tree<double> params = layer.init<double>(shape, xavier_normal(), rng);
+  params.for_each([&](const std::string&, arma::mat& m) {
+    for (double& v : m) v += rng.normal(0.0, 0.1);
+  });
+  return params;
+}
+
+// L = Σ r ⊙ y for the current params and input (training mode, fresh rng each time so that
+// layers that draw get the same draws on every evaluation).
+double projected(const Layer& layer, const Tree<double>& params, const arma::mat& x,
+                 const Shape& shape, const arma::mat& r, std::uint64_t seed) {
+  Rng rng(seed);
+  Context ctx;
+  ctx.rng = &rng;
+  const auto out = layer.forward(params, x, shape, ctx);
+  return arma::accu(r % out.y());
+}
+
+double relative_error(double a, double n, double floor) {
+  return std::abs(a - n) / std::max(std::abs(a) + std::abs(n), floor);
+}
+
+// Compares `analytic` with the finite-difference derivative of L with respect to every entry
+// of `target` (which `evaluate` reads).
+template <class Evaluate>
+void compare(const std::string& path, arma::mat& target, const arma::mat& analytic,
+             Evaluate evaluate, const GradCheckOptions& o, GradCheckResult& result) {
+  GradCheckEntry worst{path, 0, 0, 0, -1};
+  if (analytic.n_rows != target.n_rows || analytic.n_cols != target.n_cols) {
+    result.passed = false;
+    worst.relative_error = INFINITY;
+    result.worst_per_tensor.push_back(worst);
+    if (!(result.worst.relative_error >= INFINITY)) result.worst = worst;
+    return;
+  }
+  for (arma::uword i = 0; i < target.n_elem; ++i) {
+    const double saved = target[i];
+    const double h = o.step;
+    auto at = [&](double offset) {
+      target[i] = saved + offset;
+      return evaluate();
+    };
+    const double numeric = (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h);
+    target[i] = saved;
+    const double err = relative_error(analytic[i], numeric, o.floor);
+    ++result.n_checked;
+    if (!(err <= worst.relative_error) || worst.relative_error < 0)
+      worst = GradCheckEntry{path, i, analytic[i], numeric, err};
+  }
+  if (worst.relative_error < 0) worst.relative_error = 0;
+  if (!(worst.relative_error <= o.tolerance)) result.passed = false;
+  if (!(worst.relative_error <= result.worst.relative_error)) result.worst = worst;
+  result.worst_per_tensor.push_back(worst);
+}
+
+std::string fmt(double v) {
+  std::ostringstream os;
+  os.precision(6);
+  os << v;
+  return os.str();
+}
+
+// A cache type no layer produces, to check that layers reject foreign caches.
+struct ForeignCache : Cache {
+  const char* kind() const noexcept override { return "foreign"; }
+  void for_each_buffer(const std::function<void(const void*, std::size_t)>&) const override {}
+};
+
+// A copy of every buffer a cache refers to, to detect changes.
+std::vector<std::vector<unsigned char>> snapshot(const Cache& cache) {
+  std::vector<std::vector<unsigned char>> out;
+  cache.for_each_buffer([&](const void* p, std::size_t n) {
+    const auto* bytes = static_cast<const unsigned char*>(p);
+    out.emplace_back(bytes, bytes + n);
+  });
+  return out;
+}
+
+bool bit_equal(const arma::mat& a, const arma::mat& b) {
+  return a.n_rows == b.n_rows && a.n_cols == b.n_cols &&
+         (a.n_elem == 0 || std::memcmp(a.memptr(), b.memptr(), a.n_elem * sizeof(double)) == 0);
+}
+
+}  // namespace
+
+std::string GradCheckResult::report() const {
+  std::ostringstream os;
+  os << (passed ? "gradient check passed" : "gradient check FAILED") << ": " << n_checked
+     << " entries, worst relative error " << fmt(worst.relative_error) << " at " << worst.path
+     << "[" << worst.index << "] (analytic " << fmt(worst.analytic) << ", numeric "
+     << fmt(worst.numeric) << "), tolerance " << fmt(tolerance);
+  for (const auto& e : worst_per_tensor)
+    os << "\n  " << e.path << ": worst " << fmt(e.relative_error) << " at [" << e.index << "]";
+  return os.str();
+}
+
+GradCheckResult check_gradients(const Layer& layer, const Shape& input_shape,
+                                const GradCheckOptions& options) {
+  Rng rng(options.seed);
+  const Tree<double> params = random_params(layer, input_shape, rng);
+  const arma::mat x = random_input(input_shape, options, rng);
+  return check_gradients(layer, params, x, input_shape, options);
+}
+
+GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params_in,
+                                const arma::mat& x_in, const Shape& input_shape,
+                                const GradCheckOptions& o) {
+  GradCheckResult result;
+  result.tolerance = o.tolerance;
+  result.worst.relative_error = 0;
+  Tree<double> params = params_in;
+  arma::mat x = x_in;
+  const std::uint64_t draw_seed = o.seed + 1;
+
+  Rng rng(draw_seed);
+  Context ctx;
+  ctx.rng = &rng;
+  const auto fwd = layer.forward(params, x, input_shape, ctx);
+  Rng proj_rng(o.seed + 2);
+  arma::mat r(fwd.y().n_rows, fwd.y().n_cols);
+  const double scale = 1.0 / std::sqrt(double(std::max<arma::uword>(r.n_elem, 1)));
+  for (double& v : r) v = proj_rng.normal(0.0, scale);
+
+  Needs needs;
+  needs.input = o.check_input;
+  const auto bwd = layer.backward(params, *fwd.cache, r, needs);
+  auto evaluate = [&] { return projected(layer, params, x, input_shape, r, draw_seed); };
+
+  if (o.check_input) compare("input", x, bwd.dx, evaluate, o, result);
+  params.for_each([&](const std::string& path, arma::mat& p) {
+    compare(path, p, bwd.grads.at(path).value(), evaluate, o, result);
+  });
+  return result;
+}
+
+std::string ContractResult::report() const {
+  std::ostringstream os;
+  os << (passed ? "contract checks passed" : "contract checks FAILED") << " (" << checks.size()
+     << " checks)";
+  for (const auto& f : failures) os << "\n  - " << f;
+  return os.str();
+}
+
+ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape,
+                                    const GradCheckOptions& o) {
+  ContractResult result;
+  auto check = [&](const std::string& name, bool ok, const std::string& detail) {
+    result.checks.push_back(name);
+    if (!ok) {
+      result.passed = false;
+      result.failures.push_back(name + ": " + detail);
+    }
+  };
+  Rng rng(o.seed);
+  const Tree<double> params = random_params(layer, input_shape, rng);
+  const arma::mat x = random_input(input_shape, o, rng);
+  auto context = [&](Rng& r) {
+    Context ctx;
+    ctx.rng = &r;
+    return ctx;
+  };
+
+  Rng r1(o.seed + 1), r2(o.seed + 1);
+  const auto first = layer.forward(params, x, input_shape, context(r1));
+  const auto second = layer.forward(params, x, input_shape, context(r2));
+  const Shape predicted = layer.output_shape(input_shape);
+  check("output shape", first.shape == predicted && first.y().n_rows == predicted.size() &&
+                            first.y().n_cols == x.n_cols,
+        "output_shape() says " + predicted.str() + ", forward returned " + first.shape.str() +
+            " with " + std::to_string(first.y().n_rows) + " rows");
+  check("forward is repeatable", bit_equal(first.y(), second.y()),
+        "two forward calls on the same input gave different outputs");
+
+  arma::mat dy(first.y().n_rows, first.y().n_cols);
+  for (double& v : dy) v = rng.normal();
+  const auto before = snapshot(*first.cache);
+  const auto g1 = layer.backward(params, *first.cache, dy);
+  const auto g2 = layer.backward(params, *first.cache, dy);
+  check("backward leaves the cache unchanged", before == snapshot(*first.cache),
+        "a buffer held by the cache changed during backward");
+  bool same_grads = bit_equal(g1.dx, g2.dx) && g1.grads.identical(g2.grads);
+  check("backward is repeatable", same_grads, "two backward calls gave different results");
+
+  const arma::mat inferred = layer.infer(params, x, input_shape);
+  const double scale = std::max(1.0, arma::abs(first.y()).max());
+  const bool infer_ok = inferred.n_rows == first.y().n_rows && inferred.n_cols == first.y().n_cols &&
+                        arma::abs(inferred - first.y()).max() <= 1e-12 * scale;
+  check("infer equals forward", infer_ok, "infer's output differs from forward's output");
+
+  // Reuse: run a forward/backward on another batch into the results, then the original
+  // batch again; the results must equal the fresh ones bit for bit.
+  ForwardResult<double> reused;
+  BackwardResult<double> reused_grads;
+  const arma::mat other = random_input(input_shape, o, rng);
+  Rng r3(o.seed + 3), r4(o.seed + 1);
+  layer.forward(params, other, input_shape, context(r3), reused);
+  layer.backward(params, *reused.cache, arma::mat(dy.n_rows, dy.n_cols, arma::fill::ones), Needs{},
+                 reused_grads);
+  layer.forward(params, x, input_shape, context(r4), reused);
+  layer.backward(params, *reused.cache, dy, Needs{}, reused_grads);
+  check("reused forward equals fresh forward", bit_equal(reused.y(), first.y()),
+        "writing into last step's result gave a different output");
+  check("reused backward equals fresh backward",
+        bit_equal(reused_grads.dx, g1.dx) && reused_grads.grads.identical(g1.grads),
+        "writing into last step's gradients gave different gradients");
+
+  bool rejected = false;
+  std::string got = "no error";
+  try {
+    layer.backward(params, ForeignCache{}, dy);
+  } catch (const CacheError&) {
+    rejected = true;
+  } catch (const std::exception& e) {
+    got = std::string("another exception: ") + e.what();
+  }
+  check("foreign cache rejected with CacheError", rejected, got);
+
+  rejected = false;
+  got = "no error";
+  try {
+    arma::mat wrong(x.n_rows + 1, x.n_cols, arma::fill::zeros);
+    layer.forward(params, wrong, Shape{}, context(r1));
+  } catch (const ShapeError&) {
+    rejected = true;
+  } catch (const std::exception& e) {
+    got = std::string("another exception: ") + e.what();
+  }
+  check("wrong input rows rejected with ShapeError", rejected, got);
+  return result;
+}
+
+ContractResult check_float_matches_double(const Layer& layer, const Shape& input_shape,
+                                          double tolerance, const GradCheckOptions& o) {
+  ContractResult result;
+  Rng rng(o.seed);
+  const Tree<double> params = random_params(layer, input_shape, rng);
+  const arma::mat x = random_input(input_shape, o, rng);
+  const Tree<float> params_f = convert<float>(params);
+  const Tree<double> params_rounded = convert<double>(params_f);
+  const arma::fmat x_f = arma::conv_to<arma::fmat>::from(x);
+  const arma::mat x_rounded = arma::conv_to<arma::mat>::from(x_f);
+
+  Rng rd(o.seed + 1), rf(o.seed + 1);
+  Context cd, cf;
+  cd.rng = &rd;
+  cf.rng = &rf;
+  const auto yd = layer.forward(params_rounded, x_rounded, input_shape, cd);
+  const auto yf = layer.forward(params_f, x_f, input_shape, cf);
+  const arma::mat yf_d = arma::conv_to<arma::mat>::from(yf.y());
+  result.checks.push_back("float matches double");
+  const double denom = std::max(arma::abs(yd.y()).max(), 1e-30);
+  const double err = yf_d.n_elem == yd.y().n_elem ? arma::abs(yf_d - yd.y()).max() / denom : INFINITY;
+  if (!(err <= tolerance)) {
+    result.passed = false;
+    result.failures.push_back("float matches double: relative difference " + fmt(err) +
+                              " exceeds " + fmt(tolerance));
+  }
+  return result;
+}
+
+}  // namespace layercache::testing
