@@ -14,3 +14,161 @@ BOOST_AUTO_TEST_CASE(tree_finds_leaves_by_path) {
   BOOST_TEST(!t.contains("enc/dense2"));
   BOOST_TEST(t.paths().front() == "enc/dense1/weight");
 }
+
+namespace {
+
+TreeF two_layer_tree() {
+  TreeF t;
+  auto& d1 = t.add("dense1", TreeF());
+  d1.add("weight", TreeF(arma::fmat(3, 2, arma::fill::ones)));
+  d1.add("bias", TreeF(arma::fmat(3, 1, arma::fill::zeros)));
+  t.add("relu1", TreeF());
+  auto& d2 = t.add("dense2", TreeF());
+  d2.add("weight", TreeF(arma::fmat(1, 3, arma::fill::ones)));
+  return t;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(count_and_n_tensors_sum_over_leaves) {
+  const TreeF t = two_layer_tree();
+  BOOST_TEST(t.count() == 6u + 3u + 3u);
+  BOOST_TEST(t.n_tensors() == 3u);
+  BOOST_TEST(t.bytes() == 12u * sizeof(float));
+}
+
+BOOST_AUTO_TEST_CASE(zeros_like_keeps_structure_and_zeroes_values) {
+  const TreeF t = two_layer_tree();
+  const TreeF z = zeros_like(t);
+  BOOST_TEST(z.same_structure(t));
+  BOOST_TEST(arma::accu(arma::abs(z.at("dense1/weight").value())) == 0.0f);
+}
+
+BOOST_AUTO_TEST_CASE(map_applies_a_function_with_the_path) {
+  const TreeF t = two_layer_tree();
+  std::vector<std::string> seen;
+  const TreeF doubled = map(t, [&](const std::string& path, const arma::fmat& m) {
+    seen.push_back(path);
+    return arma::fmat(2 * m);
+  });
+  BOOST_TEST(doubled.at("dense2/weight").value()(0, 1) == 2.0f);
+  BOOST_TEST(seen == (std::vector<std::string>{"dense1/weight", "dense1/bias", "dense2/weight"}));
+}
+
+BOOST_AUTO_TEST_CASE(zip_combines_two_trees_leaf_by_leaf) {
+  const TreeF a = two_layer_tree();
+  const TreeF b = map(a, [](const std::string&, const arma::fmat& m) { return arma::fmat(m + 1); });
+  const TreeF sum = zip(a, b, [](const std::string&, const arma::fmat& x, const arma::fmat& y) {
+    return arma::fmat(x + y);
+  });
+  BOOST_TEST(sum.at("dense1/weight").value()(0, 0) == 3.0f);
+  BOOST_TEST(sum.at("dense1/bias").value()(0, 0) == 1.0f);
+}
+
+BOOST_AUTO_TEST_CASE(zip_of_different_structures_names_the_first_difference) {
+  const TreeF a = two_layer_tree();
+  TreeF b = two_layer_tree();
+  b.at("dense1/bias").value().set_size(4, 1);
+  auto add = [](const std::string&, const arma::fmat& x, const arma::fmat& y) { return arma::fmat(x + y); };
+  BOOST_CHECK_EXCEPTION(zip(a, b, add), ShapeError,
+                        [](const ShapeError& e) { return e.path() == "dense1/bias"; });
+}
+
+BOOST_AUTO_TEST_CASE(flatten_lists_leaves_in_order) {
+  const TreeF t = two_layer_tree();
+  const auto flat = flatten(t);
+  BOOST_TEST(flat.size() == 3u);
+  BOOST_TEST(flat[1].first == "dense1/bias");
+  BOOST_TEST(flat[1].second == &t.at("dense1/bias").value());
+}
+
+BOOST_AUTO_TEST_CASE(missing_path_lists_what_exists) {
+  const TreeF t = two_layer_tree();
+  BOOST_CHECK_EXCEPTION(t.at("dense1/kernel"), ConfigError, [](const ConfigError& e) {
+    return std::string(e.what()) == "dense1: no entry 'kernel' here (it has: weight, bias)";
+  });
+}
+
+BOOST_AUTO_TEST_CASE(glob_patterns_match_paths) {
+  BOOST_TEST(path_matches("dense1/*", "dense1/weight"));
+  BOOST_TEST(!path_matches("dense1/*", "dense10/weight"));
+  BOOST_TEST(path_matches("encoder", "encoder/block1/dense/weight"));
+  BOOST_TEST(!path_matches("encoder", "encoder2/weight"));
+  BOOST_TEST(path_matches("*/bias", "encoder/dense1/bias"));
+  BOOST_TEST(path_matches("dense?/weight", "dense2/weight"));
+}
+
+BOOST_AUTO_TEST_CASE(freeze_marks_matching_leaves_and_rejects_unmatched_patterns) {
+  const TreeF t = two_layer_tree();
+  const FrozenSet frozen = freeze(t, {"dense1/*"});
+  BOOST_TEST(frozen.contains("dense1/weight"));
+  BOOST_TEST(frozen.contains("dense1/bias"));
+  BOOST_TEST(!frozen.contains("dense2/weight"));
+  BOOST_CHECK_EXCEPTION(freeze(t, {"dense3/*"}), ConfigError, [](const ConfigError& e) {
+    return std::string(e.what()).find("dense2/weight") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(same_seed_gives_the_same_random_stream) {
+  Rng a(42), b(42), c(43);
+  for (int i = 0; i < 100; ++i) BOOST_TEST(a.next() == b.next());
+  BOOST_TEST(Rng(42).next() != c.next());
+}
+
+BOOST_AUTO_TEST_CASE(rng_distributions_have_the_right_moments) {
+  Rng rng(5);
+  const int n = 200000;
+  double sum = 0, sum_sq = 0, usum = 0;
+  for (int i = 0; i < n; ++i) {
+    const double v = rng.normal();
+    sum += v;
+    sum_sq += v * v;
+    usum += rng.uniform();
+  }
+  BOOST_TEST(std::abs(sum / n) < 0.01);
+  BOOST_TEST(std::abs(sum_sq / n - 1.0) < 0.01);
+  BOOST_TEST(std::abs(usum / n - 0.5) < 0.005);
+  for (int i = 0; i < 1000; ++i) BOOST_TEST(rng.below(7) < 7u);
+}
+
+BOOST_AUTO_TEST_CASE(initializers_draw_only_from_the_given_rng) {
+  const Dense layer(50, 40);
+  Rng a(9), b(9);
+  arma::arma_rng::set_seed(1);
+  const auto p1 = layer.init(Shape{50}, he_normal(), a);
+  arma::arma_rng::set_seed(2);
+  const auto p2 = layer.init(Shape{50}, he_normal(), b);
+  BOOST_TEST(p1.identical(p2));
+}
+
+BOOST_AUTO_TEST_CASE(initializers_have_the_published_scale) {
+  const Dense layer(400, 300);
+  Rng rng(3);
+  auto stddev = [&](const Initializer& init) {
+    const auto p = layer.init<double>(Shape{400}, init, rng);
+    return arma::stddev(arma::vectorise(p.at("weight").value()));
+  };
+  BOOST_TEST(std::abs(stddev(he_normal()) - std::sqrt(2.0 / 400)) < 0.002);
+  BOOST_TEST(std::abs(stddev(xavier_normal()) - std::sqrt(2.0 / 700)) < 0.002);
+  BOOST_TEST(std::abs(stddev(xavier_uniform()) - std::sqrt(6.0 / 700) / std::sqrt(3.0)) < 0.002);
+  BOOST_TEST(std::abs(stddev(lecun_normal()) - std::sqrt(1.0 / 400)) < 0.002);
+  const auto p = layer.init<double>(Shape{400}, he_normal(), rng);
+  BOOST_TEST(arma::accu(arma::abs(p.at("bias").value())) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(orthogonal_initializer_gives_orthonormal_rows_or_columns) {
+  Rng rng(4);
+  const auto tall = Dense(5, 8).init<double>(Shape{5}, orthogonal(), rng).at("weight").value();
+  BOOST_TEST(arma::norm(tall.t() * tall - arma::eye(5, 5), "inf") < 1e-12);
+  const auto wide = Dense(8, 5).init<double>(Shape{8}, orthogonal(), rng).at("weight").value();
+  BOOST_TEST(arma::norm(wide * wide.t() - arma::eye(5, 5), "inf") < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(a_user_callable_is_an_initializer) {
+  Initializer sevens = [](arma::mat& out, const TensorSpec& spec, Rng&) {
+    out.fill(spec.fan_in == 3 ? 7.0 : 0.0);
+  };
+  Rng rng(1);
+  const auto p = Dense(3, 2).init(Shape{3}, sevens, rng);
+  BOOST_TEST(p.at("weight").value()(1, 2) == 7.0f);
+}

@@ -32,7 +32,7 @@ void Dense::forward_t(const Tree<T>& params, const Tree<T>&, const ConstBuffer<T
   const arma::Mat<T>& w = param(params, "weight", n_out_, n_in_);
   arma::Mat<T>& y = out.write_output(n_out_, x->n_cols);
   y = w * (*x);
-  if (options_.bias) y.each_col() += param(params, "bias", n_out_, 1).col(0);
+  if (options_.bias) y.each_col() += param(params, "bias", n_out_, 1);
   out.shape = Shape{n_out_};
   out.template reuse_cache<DenseCache<T>>().x = x;
 }
@@ -62,7 +62,7 @@ void Dense::infer_t(const Tree<T>& params, const Tree<T>&, const arma::Mat<T>& x
                     arma::Mat<T>& y) const {
   check_rows(x.n_rows, Shape{n_in_});
   y = param(params, "weight", n_out_, n_in_) * x;
-  if (options_.bias) y.each_col() += param(params, "bias", n_out_, 1).col(0);
+  if (options_.bias) y.each_col() += param(params, "bias", n_out_, 1);
 }
 
 LAYERCACHE_INSTANTIATE_LAYER(Dense)

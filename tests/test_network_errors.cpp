@@ -1,0 +1,125 @@
+// Specification of the errors networks raise: each names the layer path and says what was
+// expected and what was found.
+#include <boost/test/unit_test.hpp>
+#include <string>
+
+#include "layercache/layercache.hpp"
+
+using namespace layercache;
+
+namespace {
+
+bool mentions(const std::exception& e, const std::string& text) {
+  return std::string(e.what()).find(text) != std::string::npos;
+}
+
+Network classifier_net() {
+  return Network{Dense(6, 4), named("classifier", Network{Dense(4, 3), Dense(3, 2)})};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(wrong_input_rows_throw_shape_error_naming_the_layer) {
+  const Network net = classifier_net();
+  Rng rng(1);
+  const auto params = net.init(Shape{6}, xavier_uniform(), rng);
+  const arma::fmat x(5, 2, arma::fill::ones);
+  BOOST_CHECK_EXCEPTION(net.forward(params, x), ShapeError, [](const ShapeError& e) {
+    return mentions(e, "dense1: expected input (6), got (5)");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(mismatched_layers_are_caught_before_data_flows) {
+  const Network net{Dense(6, 4), named("classifier", Network{Dense(5, 3), Dense(3, 2)})};
+  Rng rng(1);
+  BOOST_CHECK_EXCEPTION(net.init(Shape{6}, xavier_uniform(), rng), ShapeError,
+                        [](const ShapeError& e) {
+                          return e.path() == "classifier/dense1" &&
+                                 mentions(e, "expected input (5), got (4)");
+                        });
+}
+
+BOOST_AUTO_TEST_CASE(a_cache_handed_to_the_wrong_layer_throws_cache_error) {
+  const Dense dense(6, 4);
+  const Network net = classifier_net();
+  Rng rng(1);
+  const auto dense_params = dense.init(Shape{6}, xavier_uniform(), rng);
+  const auto net_params = net.init(Shape{6}, xavier_uniform(), rng);
+  const arma::fmat x(6, 3, arma::fill::randn);
+  const auto dense_out = dense.forward(dense_params, x);
+  const arma::fmat dy(2, 3, arma::fill::ones);
+  BOOST_CHECK_EXCEPTION(net.backward(net_params, *dense_out.cache, dy), CacheError,
+                        [](const CacheError& e) { return mentions(e, "dense cache"); });
+}
+
+BOOST_AUTO_TEST_CASE(a_cache_from_another_dense_layer_throws_cache_error_with_path) {
+  const Network net = classifier_net();
+  const Network other{Dense(6, 4), named("classifier", Network{Dense(4, 5), Dense(5, 2)})};
+  Rng rng(1);
+  const auto params = net.init(Shape{6}, xavier_uniform(), rng);
+  const auto other_params = other.init(Shape{6}, xavier_uniform(), rng);
+  const arma::fmat x(6, 3, arma::fill::randn);
+  const auto out = other.forward(other_params, x);
+  const arma::fmat dy(2, 3, arma::fill::ones);
+  BOOST_CHECK_EXCEPTION(net.backward(params, *out.cache, dy), CacheError,
+                        [](const CacheError& e) { return e.path() == "classifier/dense2"; });
+}
+
+BOOST_AUTO_TEST_CASE(params_of_another_network_throw_with_the_tensor_path) {
+  const Network net = classifier_net();
+  const Network other{Dense(6, 4), named("classifier", Network{Dense(4, 7), Dense(7, 2)})};
+  Rng rng(1);
+  const auto other_params = other.init(Shape{6}, xavier_uniform(), rng);
+  const arma::fmat x(6, 3, arma::fill::randn);
+  BOOST_CHECK_EXCEPTION(net.forward(other_params, x), ShapeError, [](const ShapeError& e) {
+    return e.path() == "classifier/dense1/weight" && mentions(e, "expected (3 × 4), got (7 × 4)");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(params_with_other_names_throw_config_error) {
+  const Network net = classifier_net();
+  const Network renamed{Dense(6, 4), named("head", Network{Dense(4, 3), Dense(3, 2)})};
+  Rng rng(1);
+  const auto params = renamed.init(Shape{6}, xavier_uniform(), rng);
+  const arma::fmat x(6, 3, arma::fill::randn);
+  BOOST_CHECK_EXCEPTION(net.forward(params, x), ConfigError, [](const ConfigError& e) {
+    return mentions(e, "expected entries (dense1, classifier), found (dense1, head)");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(nan_input_with_checking_on_throws_numeric_error_naming_the_layer) {
+  const Network net = classifier_net();
+  Rng rng(1);
+  const auto params = net.init(Shape{6}, xavier_uniform(), rng);
+  arma::fmat x(6, 3, arma::fill::randn);
+  x(2, 1) = arma::datum::nan;
+  Context ctx;
+  ctx.check_finite = true;
+  BOOST_CHECK_EXCEPTION(net.forward(params, x, ctx), NumericError,
+                        [](const NumericError& e) { return e.path() == "dense1"; });
+  ctx.check_finite = false;
+  BOOST_CHECK_NO_THROW(net.forward(params, x, ctx));
+}
+
+BOOST_AUTO_TEST_CASE(nan_appearing_inside_a_nested_network_names_the_layer_that_made_it) {
+  const Network net = classifier_net();
+  Rng rng(1);
+  auto params = net.init(Shape{6}, xavier_uniform(), rng);
+  params.at("classifier/dense2/bias").value()(0, 0) = arma::datum::inf;
+  const arma::fmat x(6, 3, arma::fill::randn);
+  Context ctx;
+  ctx.check_finite = true;
+  BOOST_CHECK_EXCEPTION(net.forward(params, x, ctx), NumericError,
+                        [](const NumericError& e) { return e.path() == "classifier/dense2"; });
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_layer_names_are_rejected) {
+  BOOST_CHECK_THROW((Network{named("a", Dense(2, 2)), named("a", Dense(2, 2))}), ConfigError);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_initializer_name_lists_the_valid_names) {
+  BOOST_CHECK_EXCEPTION(Initializer::by_name("xavier"), ConfigError, [](const ConfigError& e) {
+    return mentions(e, "unknown initializer 'xavier'") && mentions(e, "he_normal") &&
+           mentions(e, "orthogonal");
+  });
+}
