@@ -1,0 +1,125 @@
+// The custom layer of docs/custom_layer.md, compiled and tested exactly as the page shows it:
+// a learned per-feature scale y = s ⊙ x, written once for float and double.
+#include <boost/test/unit_test.hpp>
+
+#include "layercache/layercache.hpp"
+#include "layercache/testing_boost.hpp"
+
+using namespace layercache;
+
+// [custom-layer]
+// What Scale keeps for backward: its input (shared with the previous layer, not copied).
+template <class T>
+struct ScaleCache : Cache {
+  ConstBuffer<T> x;  // input (n × batch)
+
+  const char* kind() const noexcept override { return "scale"; }
+  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
+    if (x) f(x.get(), x->n_elem * sizeof(T));
+  }
+};
+
+// y = s ⊙ x per feature;  ds = Σ_columns dy ⊙ x;  dx = s ⊙ dy.
+class Scale : public LayerImpl<Scale> {
+ public:
+  explicit Scale(std::size_t n) : n_(n) {}
+
+  std::string kind() const override { return "scale"; }
+  Shape output_shape(const Shape& input) const override {
+    if (input.size() != n_)
+      throw ShapeError("expected input (" + std::to_string(n_) + "), got " + input.str());
+    return input;
+  }
+  std::vector<TensorSpec> param_specs(const Shape& input) const override {
+    output_shape(input);
+    return {{"scale", n_, 1, Role::scale, 1, 1}};  // Role::scale starts at one
+  }
+
+  template <class T>
+  void forward_t(const Tree<T>& params, const Tree<T>&, const ConstBuffer<T>& x,
+                 const Shape& x_shape, const Context&, ForwardResult<T>& out) const {
+    check_rows(x->n_rows, Shape{n_});
+    const arma::Mat<T>& s = param(params, "scale", n_, 1);
+    arma::Mat<T>& y = out.write_output(n_, x->n_cols);
+    y = *x;
+    y.each_col() %= s;
+    out.shape = x_shape;
+    out.template reuse_cache<ScaleCache<T>>().x = x;
+  }
+
+  template <class T>
+  void backward_t(const Tree<T>& params, const Cache& cache_base, const arma::Mat<T>& dy,
+                  const Needs& needs, BackwardResult<T>& out) const {
+    const auto& cache = cache_as<ScaleCache<T>>(cache_base, "scale");
+    const arma::Mat<T>& s = param(params, "scale", n_, 1);
+    if (needs.param("scale")) out.grads.at("scale").value() = arma::sum(dy % *cache.x, 1);
+    if (needs.input) {
+      out.dx = dy;
+      out.dx.each_col() %= s;
+    } else {
+      out.dx.reset();  // dx is empty when nobody asked for it
+    }
+  }
+
+  template <class T>
+  void infer_t(const Tree<T>& params, const Tree<T>&, const arma::Mat<T>& x, const Shape&,
+               arma::Mat<T>& y) const {
+    check_rows(x.n_rows, Shape{n_});
+    y = x;
+    y.each_col() %= param(params, "scale", n_, 1);
+  }
+
+ private:
+  std::size_t n_;
+};
+// [custom-layer]
+
+// [custom-layer-tests]
+BOOST_AUTO_TEST_CASE(scale_layer_passes_the_gradient_check) {
+  LAYERCACHE_CHECK_GRADIENTS(Scale(5), Shape{5});
+}
+
+BOOST_AUTO_TEST_CASE(scale_layer_keeps_the_cache_contract) {
+  LAYERCACHE_CHECK_CACHE_CONTRACT(Scale(5), Shape{5});
+  LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(Scale(5), Shape{5});
+}
+
+BOOST_AUTO_TEST_CASE(scale_layer_nests_inside_networks) {
+  const Network net{Dense(4, 5), Scale(5), Dense(5, 2)};
+  Rng rng(3);
+  const auto params = net.init(Shape{4}, he_normal(), rng);
+  BOOST_TEST(params.contains("scale1/scale"));
+  BOOST_TEST(arma::all(arma::vectorise(params.at("scale1/scale").value()) == 1.0f));
+  LAYERCACHE_CHECK_GRADIENTS(net, Shape{4});
+}
+// [custom-layer-tests]
+
+// y = 2x with a backward that forgets the factor 2: the gradient check must catch it.
+struct Broken : LayerImpl<Broken> {
+  std::string kind() const override { return "broken"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  template <class T>
+  void forward_t(const Tree<T>&, const Tree<T>&, const ConstBuffer<T>& x, const Shape& s,
+                 const Context&, ForwardResult<T>& out) const {
+    out.write_output(x->n_rows, x->n_cols) = 2 * *x;  // y = 2x
+    out.shape = s;
+    out.template reuse_cache<ScaleCache<T>>().x = x;
+  }
+  template <class T>
+  void backward_t(const Tree<T>&, const Cache&, const arma::Mat<T>& dy, const Needs&,
+                  BackwardResult<T>& out) const {
+    out.dx = dy;  // wrong: should be 2 dy
+  }
+  template <class T>
+  void infer_t(const Tree<T>&, const Tree<T>&, const arma::Mat<T>& x, const Shape&,
+               arma::Mat<T>& y) const {
+    y = 2 * x;
+  }
+};
+
+BOOST_AUTO_TEST_CASE(a_broken_backward_fails_the_gradient_check) {
+  const auto result = testing::check_gradients(Broken{}, Shape{3});
+  BOOST_TEST(!result.passed);
+  BOOST_TEST(result.worst.path == "input");
+  BOOST_TEST(result.worst.relative_error > 0.3);
+}
