@@ -91,8 +91,11 @@ class FrozenSet {
   std::vector<Entry> entries_;
 };
 
+/// One child of a FrozenSet node: the path segment and what is frozen beneath it.
 struct FrozenSet::Entry {
+  /// The path segment.
   std::string name;
+  /// What is frozen beneath it.
   FrozenSet set;
 };
 
@@ -302,26 +305,32 @@ class Layer {
 template <class Derived>
 class LayerImpl : public Layer {
  public:
+  /// Calls Derived::forward_t<float> (see Layer::forward_into).
   void forward_into(const Tree<float>& p, const Tree<float>& s, const ConstBuffer<float>& x,
                     const Shape& xs, const Context& c, ForwardResult<float>& o) const override {
     self().forward_t(p, s, x, xs, c, o);
   }
+  /// Calls Derived::forward_t<double> (see Layer::forward_into).
   void forward_into(const Tree<double>& p, const Tree<double>& s, const ConstBuffer<double>& x,
                     const Shape& xs, const Context& c, ForwardResult<double>& o) const override {
     self().forward_t(p, s, x, xs, c, o);
   }
+  /// Calls Derived::backward_t<float> (see Layer::backward_into).
   void backward_into(const Tree<float>& p, const Cache& c, const arma::Mat<float>& dy,
                      const Needs& n, BackwardResult<float>& o) const override {
     self().backward_t(p, c, dy, n, o);
   }
+  /// Calls Derived::backward_t<double> (see Layer::backward_into).
   void backward_into(const Tree<double>& p, const Cache& c, const arma::Mat<double>& dy,
                      const Needs& n, BackwardResult<double>& o) const override {
     self().backward_t(p, c, dy, n, o);
   }
+  /// Calls Derived::infer_t<float> (see Layer::infer_into).
   void infer_into(const Tree<float>& p, const Tree<float>& s, const arma::Mat<float>& x,
                   const Shape& xs, arma::Mat<float>& y) const override {
     self().infer_t(p, s, x, xs, y);
   }
+  /// Calls Derived::infer_t<double> (see Layer::infer_into).
   void infer_into(const Tree<double>& p, const Tree<double>& s, const arma::Mat<double>& x,
                   const Shape& xs, arma::Mat<double>& y) const override {
     self().infer_t(p, s, x, xs, y);

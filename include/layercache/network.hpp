@@ -21,7 +21,7 @@ namespace layercache {
 /// the next child's cache, and its cache).
 template <class T>
 struct NetworkCache : Cache {
-  std::vector<ForwardResult<T>> steps;  // one per child, in order; steps[i].output (n_i × batch)
+  std::vector<ForwardResult<T>> steps;  ///< one per child, in order; steps[i].output (n_i × batch)
 
   const char* kind() const noexcept override { return "network"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override;

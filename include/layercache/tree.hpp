@@ -91,9 +91,12 @@ class Tree {
   std::vector<Child> children_;
 };
 
+/// A named child of a branch.
 template <class T>
 struct Tree<T>::Child {
+  /// The child's name (its path segment).
   std::string name;
+  /// The child itself.
   Tree<T> tree;
 };
 
