@@ -11,11 +11,19 @@
 // See docs/contract.md.
 #pragma once
 
+#include "layercache/checkpoint.hpp"
+#include "layercache/data.hpp"
 #include "layercache/errors.hpp"
 #include "layercache/initializers.hpp"
 #include "layercache/layer.hpp"
+#include "layercache/layers/activations.hpp"
 #include "layercache/layers/dense.hpp"
+#include "layercache/layers/identity.hpp"
+#include "layercache/layers/softmax.hpp"
+#include "layercache/losses.hpp"
 #include "layercache/network.hpp"
+#include "layercache/optimizers.hpp"
 #include "layercache/rng.hpp"
 #include "layercache/shape.hpp"
+#include "layercache/training.hpp"
 #include "layercache/tree.hpp"

@@ -102,7 +102,8 @@ struct ContractResult {
 /// - infer equals forward's output;
 /// - results written into reused buffers equal fresh results, bit for bit;
 /// - a cache of another kind is rejected with CacheError;
-/// - an input with the wrong number of rows is rejected with ShapeError.
+/// - an input whose rows contradict the shape the layer is told (input_shape) is rejected
+///   with ShapeError by the layer's own forward_into.
 ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape,
                                     const GradCheckOptions& options = {});
 

@@ -1,0 +1,222 @@
+// Optimizers as chains of gradient transforms (DESIGN §6; the model is optax).
+//
+// A Transform is an (init, update) pair over trees of tensors:
+//   init(params)                        -> the transform's state (a Tree<T>, possibly empty)
+//   update(updates, state, params, step)   rewrites `updates` in place, advances `state`
+// An Optimizer is a chain of transforms. Its update copies the gradients into an update
+// buffer, passes the buffer through every transform in order, and adds the result to the
+// params:  params += chain(grads). Because the result is *added*, a descent chain ends in a
+// negative scale (scale_by_learning_rate multiplies by −learning_rate).
+//
+// The optimizer state is an OptState<T>: a Tree<T> with one entry per transform, plus the
+// shared update count, so it can be checkpointed by path and training resumes exactly:
+//   count                       (1 × 1)   updates applied so far
+//   scale_by_adam/mu/<params>             first moments, mirroring the params tree
+//   scale_by_adam/nu/<params>             second moments
+//   scale_by_learning_rate                (empty: stateless)
+// An optimizer sees params and grads trees, never layers. Frozen params have EMPTY gradient
+// leaves (see prepare_grads); update skips them entirely.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "layercache/tree.hpp"
+
+namespace layercache {
+
+class Optimizer;
+
+/// The state of an optimizer: a Tree<T> (checkpoint it like any tree, by path) plus an
+/// update buffer the size of the params that is reused from step to step and never saved.
+/// Restore a checkpoint with OptState<T>(loaded_tree); update checks that it fits.
+template <class T>
+class OptState : public Tree<T> {
+ public:
+  /// An empty state; only useful as a destination for assignment.
+  OptState() = default;
+  /// Wraps a state tree, e.g. one read back from a checkpoint.
+  explicit OptState(Tree<T> tree) : Tree<T>(std::move(tree)) {}
+
+  /// The state tree (what a checkpoint saves).
+  Tree<T>& tree() noexcept { return *this; }
+  /// The state tree (what a checkpoint saves).
+  const Tree<T>& tree() const noexcept { return *this; }
+
+ private:
+  friend class Optimizer;
+  Tree<T> updates_;  // workspace mirroring the grads: the update being built (empty if frozen)
+};
+
+/// Optimizer state for single-precision params.
+using OptStateF = OptState<float>;
+/// Optimizer state for double-precision params.
+using OptStateD = OptState<double>;
+
+/// One gradient transform. Implementations derive from TransformImpl, which forwards the
+/// float and double overloads to member templates. Transforms hold hyper-parameters only.
+class Transform {
+ public:
+  virtual ~Transform() = default;
+
+  /// Short lowercase kind ("scale_by_adam"); the name of its entry in the optimizer state.
+  virtual std::string kind() const = 0;
+  /// The kind with its hyper-parameters, e.g. "scale_by_adam(beta1=0.9, beta2=0.999, ...)".
+  virtual std::string describe() const { return kind(); }
+
+  /// Fresh state for `params` (an empty branch for stateless transforms).
+  virtual Tree<float> init(const Tree<float>& params) const = 0;
+  /// Fresh state for `params` (an empty branch for stateless transforms).
+  virtual Tree<double> init(const Tree<double>& params) const = 0;
+  /// Throws when `state` is not a state init(params) makes, or when the step's values are
+  /// invalid (a schedule returning NaN). Runs before anything changes; allocates nothing
+  /// unless it throws.
+  virtual void check(const Tree<float>& state, const Tree<float>& params,
+                     std::int64_t step) const = 0;
+  /// See the float overload.
+  virtual void check(const Tree<double>& state, const Tree<double>& params,
+                     std::int64_t step) const = 0;
+  /// Rewrites `updates` in place and advances `state`. Leaves of `updates` that are empty
+  /// (frozen params) must be skipped, and their state left untouched. Must not throw.
+  virtual void update(Tree<float>& updates, Tree<float>& state, const Tree<float>& params,
+                      std::int64_t step) const = 0;
+  /// See the float overload.
+  virtual void update(Tree<double>& updates, Tree<double>& state, const Tree<double>& params,
+                      std::int64_t step) const = 0;
+  /// Receives a monitored metric once per epoch (reduce_on_plateau); no-op by default.
+  virtual void report(Tree<float>& /*state*/, double /*value*/) const {}
+  /// See the float overload.
+  virtual void report(Tree<double>& /*state*/, double /*value*/) const {}
+};
+
+namespace detail {
+/// Throws ConfigError naming `transform` unless `state` is an empty branch (the state of a
+/// stateless transform). Allocates nothing unless it throws.
+template <class T>
+void expect_empty_state(const Tree<T>& state, const Transform& transform);
+}  // namespace detail
+
+/// Base for transforms written once for any element type: Derived defines the member
+/// templates update_t(updates, state, params, step) and, when it has state,
+/// init_t(params) and check_t(state, params, step); report_t(state, value) is optional.
+template <class Derived>
+class TransformImpl : public Transform {
+ public:
+  /// Forwards to Derived::init_t.
+  Tree<float> init(const Tree<float>& p) const override { return self().init_t(p); }
+  /// Forwards to Derived::init_t.
+  Tree<double> init(const Tree<double>& p) const override { return self().init_t(p); }
+  /// Forwards to Derived::check_t.
+  void check(const Tree<float>& s, const Tree<float>& p, std::int64_t t) const override {
+    self().check_t(s, p, t);
+  }
+  /// Forwards to Derived::check_t.
+  void check(const Tree<double>& s, const Tree<double>& p, std::int64_t t) const override {
+    self().check_t(s, p, t);
+  }
+  /// Forwards to Derived::update_t.
+  void update(Tree<float>& u, Tree<float>& s, const Tree<float>& p,
+              std::int64_t t) const override {
+    self().update_t(u, s, p, t);
+  }
+  /// Forwards to Derived::update_t.
+  void update(Tree<double>& u, Tree<double>& s, const Tree<double>& p,
+              std::int64_t t) const override {
+    self().update_t(u, s, p, t);
+  }
+  /// Forwards to Derived::report_t.
+  void report(Tree<float>& s, double v) const override { self().report_t(s, v); }
+  /// Forwards to Derived::report_t.
+  void report(Tree<double>& s, double v) const override { self().report_t(s, v); }
+
+  /// Default: no state.
+  template <class T>
+  Tree<T> init_t(const Tree<T>& /*params*/) const {
+    return Tree<T>();
+  }
+  /// Default: the state must be empty.
+  template <class T>
+  void check_t(const Tree<T>& state, const Tree<T>& /*params*/, std::int64_t /*step*/) const {
+    detail::expect_empty_state(state, *this);
+  }
+  /// Default: metrics are ignored.
+  template <class T>
+  void report_t(Tree<T>& /*state*/, double /*value*/) const {}
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+};
+
+/// A chain of gradient transforms; every transform and every ready-made optimizer (adam,
+/// sgd, ...) is an Optimizer, and chain() concatenates them. Immutable and cheap to copy
+/// (copies share the transforms); init, update and report are const and thread-safe.
+///
+///   Optimizer opt = adam({.learning_rate = 1e-3});
+///   OptState<float> opt_state = opt.init(params);
+///   opt.update(params, grads, opt_state);   // params += chain(grads), in place
+class Optimizer {
+ public:
+  /// A chain of one transform; throws ConfigError on a null pointer.
+  explicit Optimizer(std::shared_ptr<const Transform> transform);
+  /// A chain of the given transforms, applied in order (may be empty: the identity).
+  explicit Optimizer(std::vector<std::shared_ptr<const Transform>> transforms);
+
+  /// Fresh state for `params`: count 0 and each transform's state.
+  template <class T>
+  OptState<T> init(const Tree<T>& params) const;
+
+  /// One step, in place: params += chain(grads). First checks everything and throws
+  /// without changing anything when
+  ///   - grads do not mirror params (names: ConfigError, shapes: ShapeError, naming the
+  ///     path); an EMPTY grads leaf marks a frozen param, which is skipped entirely;
+  ///   - a gradient holds a NaN or Inf (NumericError naming the first such path);
+  ///   - `state` was not made by this optimizer's init for params like these (ConfigError).
+  /// Then applies the update; a steady-state call allocates nothing.
+  /// Returns the global L2 norm of the applied update (params after − params before).
+  template <class T>
+  double update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state) const;
+
+  /// Reports a monitored metric (e.g. the validation loss once per epoch) to every
+  /// transform that uses one (reduce_on_plateau); others ignore it. Checks the state
+  /// structure first (ConfigError).
+  template <class T>
+  void report(OptState<T>& state, double value) const;
+
+  /// The number of updates `state` has applied (its "count" entry).
+  template <class T>
+  static std::int64_t step_count(const OptState<T>& state);
+
+  /// The transforms in order.
+  const std::vector<std::shared_ptr<const Transform>>& transforms() const noexcept {
+    return transforms_;
+  }
+  /// The state entry name of each transform: its kind, numbered from the second one of the
+  /// same kind on ("scale", "scale2").
+  const std::vector<std::string>& entry_names() const noexcept { return names_; }
+  /// "chain(scale_by_adam(beta1=0.9, ...), scale_by_learning_rate(constant(0.001)))".
+  std::string describe() const;
+
+ private:
+  template <class T>
+  void check_transforms(const Tree<T>& state, const Tree<T>& params, std::int64_t step) const;
+  template <class T>
+  void check_state_layout(const Tree<T>& state) const;
+
+  std::vector<std::shared_ptr<const Transform>> transforms_;
+  std::vector<std::string> names_;
+};
+
+/// The transforms of `parts`, in order, as one optimizer (nested chains are flattened).
+Optimizer chain(std::vector<Optimizer> parts);
+
+/// chain(a, b, c): the transforms of a, then b, then c.
+template <class... Parts>
+Optimizer chain(const Optimizer& first, const Parts&... rest) {
+  return chain(std::vector<Optimizer>{first, Optimizer(rest)...});
+}
+
+}  // namespace layercache

@@ -1,0 +1,213 @@
+// Training (DESIGN §8): one step from the primitives, fit() over epochs, evaluate() and
+// predict() on the inference path. All of it is optional: a custom loop is a dozen lines of
+// forward, loss, backward and update (examples/custom_loop.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "layercache/data.hpp"
+#include "layercache/layer.hpp"
+#include "layercache/losses.hpp"
+#include "layercache/optimizers.hpp"
+
+namespace layercache {
+
+/// Buffers one training step reuses from the previous step, so a steady-state step makes
+/// no heap allocation.
+template <class T = float>
+struct StepWorkspace {
+  /// Forward result (output, caches), overwritten each step.
+  ForwardResult<T> forward;
+  /// Backward result (grads), overwritten each step.
+  BackwardResult<T> backward;
+  /// Loss gradient with respect to the network output, (n_out × batch).
+  arma::Mat<T> dy;
+};
+
+/// What one training step measured.
+struct StepResult {
+  /// Loss on the batch (before the update).
+  double loss = 0;
+  /// Number of samples whose arg-max output equals the label (0 without labels).
+  std::size_t correct = 0;
+};
+
+/// One optimization step on one batch: forward (training mode), loss, backward, update.
+/// Everything is checked before params change: a bad batch (wrong shape, label out of
+/// range, NaN with ctx.check_finite) throws and leaves params, state and optimizer state as
+/// they were. The state is replaced by the training forward's new state, if any.
+template <class T>
+StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
+                      const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                      const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& workspace);
+
+/// How fit reports progress.
+enum class Progress {
+  /// A progress bar when the log stream is a terminal, plain lines otherwise.
+  automatic,
+  /// A progress bar with ETA and running loss, redrawn in place.
+  bar,
+  /// One plain line per epoch.
+  lines,
+  /// Nothing.
+  silent,
+};
+
+/// The metrics of one epoch. Metrics that were not measured are NaN.
+struct EpochLog {
+  /// Epoch number, from 1.
+  std::size_t epoch = 0;
+  /// Mean training loss over the epoch's batches (weighted by batch size).
+  double loss = std::numeric_limits<double>::quiet_NaN();
+  /// Training accuracy over the epoch (labels only).
+  double accuracy = std::numeric_limits<double>::quiet_NaN();
+  /// Loss on the validation data.
+  double val_loss = std::numeric_limits<double>::quiet_NaN();
+  /// Accuracy on the validation data (labels only).
+  double val_accuracy = std::numeric_limits<double>::quiet_NaN();
+  /// Wall-clock seconds of the epoch (training and validation).
+  double seconds = 0;
+  /// Number of training samples seen.
+  std::size_t samples = 0;
+
+  /// The metric called `name` ("loss", "accuracy", "val_loss", "val_accuracy",
+  /// "seconds"); throws ConfigError listing the names otherwise.
+  double get(const std::string& name) const;
+};
+
+/// What fit returns: one log per epoch, and why training stopped.
+struct History {
+  /// The epochs run, in order.
+  std::vector<EpochLog> epochs;
+  /// True when a callback stopped training before the last epoch.
+  bool stopped_early = false;
+  /// The callback's reason for stopping (empty otherwise).
+  std::string stop_reason;
+
+  /// CSV text with a header row: epoch,loss,accuracy,val_loss,val_accuracy,seconds.
+  std::string csv() const;
+  /// Writes csv() to `path` atomically (a temporary file renamed over the target);
+  /// throws IoError.
+  void write_csv(const std::string& path) const;
+};
+
+/// What a callback sees after each epoch and may act on.
+template <class T>
+struct FitContext {
+  /// The network being trained.
+  const Layer& network;
+  /// The params (a callback may restore a copy, e.g. early stopping's best params).
+  Tree<T>& params;
+  /// The state.
+  Tree<T>& state;
+  /// The optimizer state.
+  OptState<T>& opt_state;
+  /// The history so far, including this epoch.
+  const History& history;
+  /// Set to true to stop after this epoch.
+  bool stop = false;
+  /// Why (shown in the progress output and the history).
+  std::string stop_reason;
+};
+
+/// A function called after every epoch with the epoch's log.
+template <class T>
+using Callback = std::function<void(const EpochLog&, FitContext<T>&)>;
+
+/// Options of early_stopping.
+struct EarlyStoppingOptions {
+  /// The metric watched: "val_loss", "loss", "val_accuracy" or "accuracy". Losses must
+  /// decrease, accuracies increase.
+  std::string monitor = "val_loss";
+  /// Epochs without improvement before stopping.
+  std::size_t patience = 3;
+  /// Smallest change that counts as an improvement.
+  double min_delta = 0;
+  /// Put back the params (and state) of the best epoch when stopping.
+  bool restore_best = true;
+};
+
+/// A callback that stops training when the monitored metric has not improved for
+/// `patience` epochs.
+template <class T>
+Callback<T> early_stopping(const EarlyStoppingOptions& options = {});
+
+/// Settings of fit.
+template <class T = float>
+struct FitOptions {
+  /// Passes over the training data.
+  std::size_t epochs = 10;
+  /// Samples per mini-batch.
+  std::size_t batch_size = 32;
+  /// Seed of the shuffling and of layers that draw (dropout).
+  std::uint64_t seed = 0;
+  /// Shuffle the samples every epoch.
+  bool shuffle = true;
+  /// Leave out a final batch smaller than batch_size.
+  bool drop_last = false;
+  /// Data evaluated after every epoch (not owned; may be null).
+  const Dataset<T>* validation = nullptr;
+  /// How progress is reported.
+  Progress progress = Progress::automatic;
+  /// Where progress goes; null means std::cerr.
+  std::ostream* log = nullptr;
+  /// Glob patterns of params to keep fixed ("encoder/*"); their gradients are not computed.
+  std::vector<std::string> freeze{};
+  /// Check every activation for NaN/Inf (slower; names the first layer where one appears).
+  bool check_finite = false;
+  /// Called after every epoch, in order.
+  std::vector<Callback<T>> callbacks{};
+  /// Batch size of the validation pass.
+  std::size_t eval_batch_size = 1024;
+};
+
+/// Trains `network` on `train`: epochs of shuffled mini-batches, each a train_step. Before
+/// anything runs, the data is checked against the network (sample shape, labels within the
+/// network's outputs: DataError naming the sample index). Reports progress, evaluates the
+/// validation data after every epoch, reports the monitored loss to the optimizer
+/// (reduce-on-plateau), runs the callbacks and returns the history. opt_state is updated
+/// in place, so training can resume where it stopped.
+template <class T>
+History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
+            OptState<T>& opt_state, const Loss& loss, const Dataset<T>& train,
+            const FitOptions<T>& options = {});
+
+/// fit with a fresh optimizer state.
+template <class T>
+History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
+            const Loss& loss, const Dataset<T>& train, const FitOptions<T>& options = {});
+
+/// Loss and accuracy of a model on a data set.
+struct Metrics {
+  /// Mean loss over the samples.
+  double loss = std::numeric_limits<double>::quiet_NaN();
+  /// Fraction of samples whose arg-max output equals the label (NaN without labels).
+  double accuracy = std::numeric_limits<double>::quiet_NaN();
+  /// Number of samples evaluated.
+  std::size_t samples = 0;
+};
+
+/// Loss and accuracy on `data`, computed on the inference path (no caches) in batches of
+/// batch_size, so memory stays bounded on large inputs.
+template <class T>
+Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                 const Loss& loss, const Dataset<T>& data, std::size_t batch_size = 1024);
+
+/// The network's outputs for x (samples of shape x_shape), on the inference path in batches.
+template <class T>
+arma::Mat<T> predict(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                     const arma::Mat<T>& x, const Shape& x_shape, std::size_t batch_size = 1024);
+
+/// Sets the number of threads the BLAS uses (OpenBLAS); 0 restores its default.
+void set_blas_threads(int threads);
+/// The number of threads the BLAS uses.
+int blas_threads();
+
+}  // namespace layercache

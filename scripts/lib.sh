@@ -1,0 +1,78 @@
+# shellcheck shell=bash disable=SC2034  # the arrays are used by the scripts that source this
+# Shared by scripts/test, scripts/demo and scripts/check_docs (sourced, not run): install the
+# Debian packages a step needs, configure the build directory and build.
+#
+# Environment knobs:
+#   LC_JOBS     parallel compile and test jobs (default 2: the size of a CI machine)
+#   LC_BUILD    the build directory scripts/test and scripts/demo share (default build)
+
+LC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LC_JOBS="${LC_JOBS:-2}"
+LC_BUILD="${LC_BUILD:-build}"
+
+# What building and testing layercache needs, from Debian's packages.
+LC_BUILD_PACKAGES=(
+  g++ meson ninja-build pkg-config cmake
+  libarmadillo-dev libopenblas-dev liblapack-dev libboost-test-dev zlib1g-dev libhdf5-dev
+)
+# What the tests read or run besides: Fashion-MNIST files, and doxygen for the docs check.
+LC_TEST_PACKAGES=(dataset-fashion-mnist doxygen hdf5-tools)
+# What the demo adds: the data set it trains on and gnuplot to draw its curves.
+LC_DEMO_PACKAGES=(dataset-fashion-mnist gnuplot-nox)
+
+# How scripts/test and scripts/demo configure the shared build directory.
+LC_SETUP_ARGS=(--buildtype=release -Dtests=enabled -Dexamples=enabled)
+
+lc_log() { printf '==> %s\n' "$*"; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+lc_as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the packages that are not installed yet. Does no apt work at all when every
+# package is already there; runs `apt-get update` at most once per script.
+LC_APT_UPDATED=0
+lc_install() {
+  local missing=() p
+  for p in "$@"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+      missing+=("$p")
+    fi
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  lc_log "installing ${missing[*]}"
+  if [ "$LC_APT_UPDATED" -eq 0 ]; then
+    lc_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    LC_APT_UPDATED=1
+  fi
+  lc_as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+}
+
+# Configures build directory $1 (relative to the repository root) unless it already is one;
+# further arguments go to `meson setup`. Later meson.build changes reconfigure it by themselves
+# when ninja runs.
+lc_configure() {
+  local dir="$1"; shift
+  cd "$LC_ROOT" || return
+  if [ -f "$dir/build.ninja" ] && [ -f "$dir/meson-private/coredata.dat" ]; then
+    return 0
+  fi
+  lc_log "configuring $dir"
+  if [ -d "$dir/meson-private" ]; then
+    # A setup that was interrupted: start it again from scratch.
+    meson setup --wipe "$dir" "$@"
+  else
+    meson setup "$dir" "$@"
+  fi
+}
+
+# Builds the given targets (all when none) of build directory $1 with LC_JOBS jobs, keeping
+# going past failures so that one broken file does not hide the state of the rest.
+lc_build() {
+  local dir="$1"; shift
+  cd "$LC_ROOT" || return
+  lc_log "building $dir${*:+ ($*)}"
+  ninja -C "$dir" -j "$LC_JOBS" -k 0 "$@"
+}

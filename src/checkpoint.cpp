@@ -1,0 +1,619 @@
+// Checkpoints as HDF5 files (docs/checkpoints.md): atomic writes, typed errors on reads.
+//
+// Everything HDF5 lives in this file. Every HDF5 call goes through an Hdf5Session, which
+// serializes layercache's use of the library and silences HDF5's own printing to stderr;
+// failures become IoError (writing) or DataError (reading) naming the file, with HDF5's
+// most specific reason appended.
+#include "layercache/checkpoint.hpp"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+
+namespace layercache {
+namespace {
+
+constexpr const char* format_name = "layercache-checkpoint";
+constexpr const char* layout_name = "row-major";
+// A hard link may point back to an ancestor group; deeper nesting than this is a corrupt file.
+constexpr int max_depth = 256;
+
+template <class T>
+struct Element;
+template <>
+struct Element<float> {
+  static constexpr const char* name = "float32";
+  static hid_t file_type() { return H5T_IEEE_F32LE; }
+  static hid_t memory_type() { return H5T_NATIVE_FLOAT; }
+};
+template <>
+struct Element<double> {
+  static constexpr const char* name = "float64";
+  static hid_t file_type() { return H5T_IEEE_F64LE; }
+  static hid_t memory_type() { return H5T_NATIVE_DOUBLE; }
+};
+
+// ---------------------------------------------------------------------------------------------
+// HDF5 plumbing.
+
+std::mutex hdf5_mutex;
+
+// Holds the lock on HDF5 and turns off its automatic error printing for the duration.
+class Hdf5Session {
+ public:
+  Hdf5Session() : lock_(hdf5_mutex) {
+    H5Eget_auto2(H5E_DEFAULT, &old_func_, &old_data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~Hdf5Session() { H5Eset_auto2(H5E_DEFAULT, old_func_, old_data_); }
+  Hdf5Session(const Hdf5Session&) = delete;
+  Hdf5Session& operator=(const Hdf5Session&) = delete;
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+  H5E_auto2_t old_func_ = nullptr;
+  void* old_data_ = nullptr;
+};
+
+// One HDF5 identifier, closed when the handle dies.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle(hid_t id, Closer close) : id_(id), close_(close) {}
+  ~Handle() { close(); }
+  Handle(Handle&& other) noexcept : id_(other.id_), close_(other.close_) {
+    other.id_ = H5I_INVALID_HID;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  Handle& operator=(Handle&&) = delete;
+
+  bool valid() const noexcept { return id_ >= 0; }
+  operator hid_t() const noexcept { return id_; }
+  // Closes now; false when HDF5 reports a failure (for a file: the final flush failed).
+  bool close() noexcept {
+    if (id_ < 0) return true;
+    const herr_t status = close_(id_);
+    id_ = H5I_INVALID_HID;
+    return status >= 0;
+  }
+
+ private:
+  hid_t id_;
+  Closer close_;
+};
+
+// The most specific message on HDF5's error stack, as " (HDF5: ...)", or "" when empty.
+std::string hdf5_reason() {
+  std::string reason;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned n, const H5E_error2_t* error, void* out) -> herr_t {
+        if (n == 0 && error->desc) *static_cast<std::string*>(out) = error->desc;
+        return 0;
+      },
+      &reason);
+  H5Eclear2(H5E_DEFAULT);
+  return reason.empty() ? std::string() : " (HDF5: " + reason + ")";
+}
+
+std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
+
+// ---------------------------------------------------------------------------------------------
+// Writing.
+
+[[noreturn]] void write_failed(const std::string& file, const std::string& what) {
+  throw IoError("cannot write checkpoint: " + what + hdf5_reason(), file);
+}
+
+// The property lists every object of a checkpoint is created with: children listed in
+// creation order, names in UTF-8, no timestamps (the same trees give the same bytes).
+struct CreateProps {
+  Handle file{H5Pcreate(H5P_FILE_CREATE), H5Pclose};
+  Handle group{H5Pcreate(H5P_GROUP_CREATE), H5Pclose};
+  Handle dataset{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
+  Handle link{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
+
+  bool configure() {
+    const unsigned order = H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED;
+    return file.valid() && group.valid() && dataset.valid() && link.valid() &&
+           H5Pset_link_creation_order(file, order) >= 0 &&
+           H5Pset_obj_track_times(file, false) >= 0 &&
+           H5Pset_link_creation_order(group, order) >= 0 &&
+           H5Pset_obj_track_times(group, false) >= 0 &&
+           H5Pset_obj_track_times(dataset, false) >= 0 &&
+           H5Pset_char_encoding(link, H5T_CSET_UTF8) >= 0;
+  }
+};
+
+void write_string_attribute(hid_t object, const char* name, const std::string& value,
+                            const std::string& file) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  if (!type.valid() || !space.valid() || H5Tset_size(type, H5T_VARIABLE) < 0 ||
+      H5Tset_cset(type, H5T_CSET_UTF8) < 0)
+    write_failed(file, std::string("attribute '") + name + "'");
+  Handle attribute(H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  const char* text = value.c_str();
+  if (!attribute.valid() || H5Awrite(attribute, type, &text) < 0)
+    write_failed(file, std::string("attribute '") + name + "'");
+}
+
+void write_int_attribute(hid_t object, const char* name, std::int64_t value,
+                         const std::string& file) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attribute(H5Acreate2(object, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT),
+                   H5Aclose);
+  if (!space.valid() || !attribute.valid() || H5Awrite(attribute, H5T_NATIVE_INT64, &value) < 0)
+    write_failed(file, std::string("attribute '") + name + "'");
+}
+
+// Dataset dims are (n_rows, n_cols) in HDF5's row-major order, so the column-major matrix is
+// written transposed; a vector reads the same either way and is written straight.
+template <class T>
+void write_dataset(hid_t parent, const std::string& name, const arma::Mat<T>& m,
+                   const std::string& path, const CreateProps& props, const std::string& file) {
+  const hsize_t dims[2] = {m.n_rows, m.n_cols};
+  Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+  Handle set(H5Dcreate2(parent, name.c_str(), Element<T>::file_type(), space, props.link,
+                        props.dataset, H5P_DEFAULT),
+             H5Dclose);
+  if (!space.valid() || !set.valid()) write_failed(file, "cannot create dataset " + in_quotes(path));
+  if (m.n_elem == 0) return;
+  const bool vector = m.n_rows == 1 || m.n_cols == 1;
+  const arma::Mat<T> row_major = vector ? arma::Mat<T>() : arma::Mat<T>(m.t());
+  const T* data = vector ? m.memptr() : row_major.memptr();
+  if (H5Dwrite(set, Element<T>::memory_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    write_failed(file, "dataset " + in_quotes(path));
+}
+
+template <class T>
+void write_node(hid_t parent, const std::string& name, const Tree<T>& tree,
+                const std::string& path, const CreateProps& props, const std::string& file) {
+  if (tree.is_leaf()) return write_dataset(parent, name, tree.value(), path, props, file);
+  Handle group(H5Gcreate2(parent, name.c_str(), props.link, props.group, H5P_DEFAULT), H5Gclose);
+  if (!group.valid()) write_failed(file, "cannot create group " + in_quotes(path));
+  for (std::size_t i = 0; i < tree.size(); ++i)
+    write_node(group, tree.name(i), tree.child(i), join_path(path, tree.name(i)), props, file);
+}
+
+// Names HDF5 cannot store ("." means the group itself) are rejected before the disk is touched.
+template <class T>
+void check_names(const Tree<T>& tree, const std::string& path) {
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    const std::string child = join_path(path, tree.name(i));
+    if (tree.name(i) == ".")
+      throw ConfigError("a checkpoint cannot store an entry named '.'", child);
+    check_names(tree.child(i), child);
+  }
+}
+
+template <class T>
+void check_trees(const NamedTrees<T>& trees, const CheckpointInfo& info, const std::string& file) {
+  std::set<std::string> seen;
+  for (const auto& [name, tree] : trees) {
+    if (name.empty() || name == "." || name.find('/') != std::string::npos)
+      throw ConfigError("cannot save a tree named " + in_quotes(name) +
+                            ": names must be non-empty, contain no '/' and not be '.'",
+                        file);
+    if (!seen.insert(name).second)
+      throw ConfigError("cannot save two trees named " + in_quotes(name), file);
+    if (!tree) throw ConfigError("cannot save tree " + in_quotes(name) + ": null pointer", file);
+    check_names(*tree, name);
+  }
+  if (info.metadata.find('\0') != std::string::npos)
+    throw ConfigError("checkpoint metadata must be text without NUL characters", file);
+}
+
+// The whole checkpoint as an HDF5 file image built in memory (HDF5's "core" driver without a
+// backing store). HDF5 thus never writes to disk itself: a write that fails half-way (a full
+// disk) is ours to detect and clean up, and cannot leave HDF5 holding a half-closed file.
+// `label` names the in-memory file. HDF5 first tries to open a file of that name on disk
+// (reading all of it, with the core driver), so it must be our fresh, empty temporary file,
+// never the old checkpoint.
+template <class T>
+std::vector<char> file_image(const std::string& label, const std::string& file,
+                             const NamedTrees<T>& trees, const CheckpointInfo& info) {
+  std::size_t estimate = 64 * 1024;  // header and attributes, then ~1 KiB of metadata per node
+  for (const auto& entry : trees)
+    estimate += entry.second->bytes() + 1024 * (entry.second->n_tensors() + 1);
+  CreateProps props;
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!props.configure() || !access.valid() || H5Pset_fapl_core(access, estimate, false) < 0)
+    write_failed(file, "cannot set up HDF5 property lists");
+  Handle h5(H5Fcreate(label.c_str(), H5F_ACC_TRUNC, props.file, access), H5Fclose);
+  if (!h5.valid()) write_failed(file, "cannot create the HDF5 file in memory");
+  write_string_attribute(h5, "format", format_name, file);
+  write_int_attribute(h5, "format_version", checkpoint_format_version, file);
+  write_string_attribute(h5, "element_type", Element<T>::name, file);
+  write_string_attribute(h5, "layout", layout_name, file);
+  write_int_attribute(h5, "epoch", info.epoch, file);
+  write_int_attribute(h5, "step", info.step, file);
+  write_string_attribute(h5, "metadata", info.metadata, file);
+  for (const auto& [name, tree] : trees) write_node(h5, name, *tree, name, props, file);
+  // Without the flush the image lacks the metadata HDF5 still caches.
+  if (H5Fflush(h5, H5F_SCOPE_GLOBAL) < 0) write_failed(file, "cannot build the file image");
+  const ssize_t size = H5Fget_file_image(h5, nullptr, 0);
+  if (size < 0) write_failed(file, "cannot build the file image");
+  std::vector<char> image(static_cast<std::size_t>(size));
+  if (H5Fget_file_image(h5, image.data(), image.size()) != size || !h5.close())
+    write_failed(file, "cannot build the file image");
+  return image;
+}
+
+[[noreturn]] void io_failed(const std::string& file, const std::string& what) {
+  throw IoError("cannot write checkpoint: " + what + ": " + std::strerror(errno), file);
+}
+
+// A fresh, empty file next to the target, removed when it goes out of scope unless committed.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& target) : target_(target) {
+    std::random_device seed;
+    std::mt19937 gen(seed());
+    const char* alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::uniform_int_distribution<int> pick(0, 35);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      std::string name = target + ".tmp-";
+      for (int i = 0; i < 6; ++i) name += alphabet[pick(gen)];
+      fd_ = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ >= 0) {
+        name_ = std::move(name);
+        return;
+      }
+      if (errno != EEXIST) io_failed(target, "cannot create a temporary file next to it");
+    }
+    throw IoError("cannot write checkpoint: no free temporary file name next to it", target);
+  }
+  ~TempFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!name_.empty()) ::unlink(name_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+  const std::string& name() const noexcept { return name_; }
+
+  void write(const std::vector<char>& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) io_failed(target_, "writing " + in_quotes(name_) + " failed");
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+  // Forces the bytes to disk, renames the file over the target, and syncs the directory so the
+  // rename itself survives a crash (best effort: the new file is in place by then).
+  void commit() {
+    if (::fsync(fd_) != 0) io_failed(target_, "fsync of " + in_quotes(name_) + " failed");
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) io_failed(target_, "closing " + in_quotes(name_) + " failed");
+    if (std::rename(name_.c_str(), target_.c_str()) != 0)
+      io_failed(target_, "cannot replace the file");
+    name_.clear();
+    std::string dir = std::filesystem::path(target_).parent_path().string();
+    if (dir.empty()) dir = ".";
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+      ::fsync(dir_fd);
+      ::close(dir_fd);
+    }
+  }
+
+ private:
+  std::string target_;
+  std::string name_;
+  int fd_ = -1;
+};
+
+template <class T>
+void save_impl(const std::string& file, const NamedTrees<T>& trees, const CheckpointInfo& info) {
+  check_trees(trees, info, file);
+  TempFile temp(file);
+  std::vector<char> image;
+  {
+    Hdf5Session session;
+    image = file_image(temp.name(), file, trees, info);
+  }
+  temp.write(image);
+  temp.commit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading.
+
+[[noreturn]] void corrupt(const std::string& file, const std::string& what) {
+  throw DataError("corrupt checkpoint: " + what + hdf5_reason(), file);
+}
+
+Handle open_for_reading(const std::string& file) {
+  struct stat info {};
+  if (::stat(file.c_str(), &info) != 0)
+    throw IoError("cannot open checkpoint: " + std::string(std::strerror(errno)), file);
+  if (S_ISDIR(info.st_mode)) throw IoError("cannot open checkpoint: it is a directory", file);
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IoError("cannot read checkpoint: " + std::string(std::strerror(errno)), file);
+  ::close(fd);
+  Handle h5(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!h5.valid())
+    throw DataError("not a readable HDF5 file (truncated, corrupt or not HDF5)" + hdf5_reason(),
+                    file);
+  return h5;
+}
+
+// The attribute as text, or nothing when the object has no attribute of that name.
+std::optional<std::string> read_string_attribute(hid_t object, const char* name,
+                                                 const std::string& file) {
+  const std::string what = std::string("attribute '") + name + "'";
+  const htri_t exists = H5Aexists(object, name);
+  if (exists < 0) corrupt(file, what);
+  if (exists == 0) return std::nullopt;
+  Handle attribute(H5Aopen(object, name, H5P_DEFAULT), H5Aclose);
+  Handle type(attribute.valid() ? H5Aget_type(attribute) : H5I_INVALID_HID, H5Tclose);
+  Handle space(attribute.valid() ? H5Aget_space(attribute) : H5I_INVALID_HID, H5Sclose);
+  if (!type.valid() || !space.valid()) corrupt(file, what);
+  if (H5Tget_class(type) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1)
+    throw DataError("attribute '" + std::string(name) + "' is not a single string", file);
+  // The memory type keeps the stored character set: HDF5 converts neither way between them.
+  const htri_t variable = H5Tis_variable_str(type);
+  const H5T_cset_t cset = H5Tget_cset(type);
+  Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
+  if (variable < 0 || cset < 0 || !memory.valid() || H5Tset_cset(memory, cset) < 0)
+    corrupt(file, what);
+  if (variable) {
+    char* text = nullptr;
+    if (H5Tset_size(memory, H5T_VARIABLE) < 0 || H5Aread(attribute, memory, &text) < 0)
+      corrupt(file, what);
+    std::string value = text ? text : "";
+    H5free_memory(text);
+    return value;
+  }
+  // Fixed length (e.g. numpy bytes from h5py): one more byte for the terminating NUL.
+  const std::size_t size = H5Tget_size(type) + 1;
+  std::string value(size, '\0');
+  if (size == 1 || H5Tset_size(memory, size) < 0 || H5Aread(attribute, memory, value.data()) < 0)
+    corrupt(file, what);
+  value.resize(std::strlen(value.c_str()));
+  return value;
+}
+
+std::optional<std::int64_t> read_int_attribute(hid_t object, const char* name,
+                                               const std::string& file) {
+  const std::string what = std::string("attribute '") + name + "'";
+  const htri_t exists = H5Aexists(object, name);
+  if (exists < 0) corrupt(file, what);
+  if (exists == 0) return std::nullopt;
+  Handle attribute(H5Aopen(object, name, H5P_DEFAULT), H5Aclose);
+  Handle type(attribute.valid() ? H5Aget_type(attribute) : H5I_INVALID_HID, H5Tclose);
+  Handle space(attribute.valid() ? H5Aget_space(attribute) : H5I_INVALID_HID, H5Sclose);
+  if (!type.valid() || !space.valid()) corrupt(file, what);
+  if (H5Tget_class(type) != H5T_INTEGER || H5Sget_simple_extent_npoints(space) != 1)
+    throw DataError("attribute '" + std::string(name) + "' is not a single integer", file);
+  std::int64_t value = 0;
+  if (H5Aread(attribute, H5T_NATIVE_INT64, &value) < 0) corrupt(file, what);
+  return value;
+}
+
+// Checks that the root says "layercache checkpoint, a version we read, of element type T".
+template <class T>
+CheckpointInfo read_root(hid_t h5, const std::string& file) {
+  const auto format = read_string_attribute(h5, "format", file);
+  if (!format)
+    throw DataError("not a layercache checkpoint: the root group has no 'format' attribute",
+                    file);
+  if (*format != format_name)
+    throw DataError("not a layercache checkpoint: format is '" + *format + "', expected '" +
+                        format_name + "'",
+                    file);
+  const auto version = read_int_attribute(h5, "format_version", file);
+  if (!version) throw DataError("the root group has no 'format_version' attribute", file);
+  if (*version < 1 || *version > checkpoint_format_version)
+    throw DataError("format version " + std::to_string(*version) +
+                        " is not one this library reads (1 to " +
+                        std::to_string(checkpoint_format_version) + ")",
+                    file);
+  const auto layout = read_string_attribute(h5, "layout", file);
+  if (layout != std::optional<std::string>(layout_name))
+    throw DataError("layout is '" + layout.value_or("") + "', expected '" + layout_name + "'",
+                    file);
+  const auto element = read_string_attribute(h5, "element_type", file);
+  if (element != std::optional<std::string>("float32") &&
+      element != std::optional<std::string>("float64"))
+    throw DataError("element_type is '" + element.value_or("") +
+                        "', expected 'float32' or 'float64'",
+                    file);
+  if (*element != Element<T>::name)
+    throw ConfigError("the checkpoint holds " + *element + " tensors, not " + Element<T>::name +
+                          "; load it with its own element type and convert<>() the trees if "
+                          "a conversion is wanted",
+                      file);
+  CheckpointInfo info;
+  info.epoch = read_int_attribute(h5, "epoch", file).value_or(0);
+  info.step = read_int_attribute(h5, "step", file).value_or(0);
+  info.metadata = read_string_attribute(h5, "metadata", file).value_or("");
+  return info;
+}
+
+// Names of a group's links, in creation order when the group tracks it (ours always do),
+// by name otherwise (a file written by another tool).
+std::vector<std::string> link_names(hid_t group, const std::string& path, const std::string& file) {
+  const std::string what = "group " + in_quotes(path.empty() ? "/" : path);
+  H5G_info_t info;
+  Handle plist(H5Gget_create_plist(group), H5Pclose);
+  unsigned order = 0;
+  if (H5Gget_info(group, &info) < 0 || !plist.valid() ||
+      H5Pget_link_creation_order(plist, &order) < 0)
+    corrupt(file, what);
+  const H5_index_t index = (order & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t size =
+        H5Lget_name_by_idx(group, ".", index, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (size < 0) corrupt(file, what);
+    std::string name(static_cast<std::size_t>(size) + 1, '\0');
+    if (H5Lget_name_by_idx(group, ".", index, H5_ITER_INC, i, name.data(), name.size(),
+                           H5P_DEFAULT) < 0)
+      corrupt(file, what);
+    name.resize(static_cast<std::size_t>(size));
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+template <class T>
+arma::Mat<T> read_dataset(hid_t set, const std::string& path, const std::string& file,
+                          hsize_t file_size) {
+  const std::string what = "dataset " + in_quotes(path);
+  Handle type(H5Dget_type(set), H5Tclose);
+  Handle space(H5Dget_space(set), H5Sclose);
+  Handle plist(H5Dget_create_plist(set), H5Pclose);
+  if (!type.valid() || !space.valid() || !plist.valid()) corrupt(file, what);
+  if (H5Tget_class(type) != H5T_FLOAT || H5Tget_size(type) != sizeof(T))
+    throw DataError(what + " does not hold " + Element<T>::name +
+                        " values like the file's element_type says",
+                    file);
+  // Ours are always 2-D; a 1-D dataset (a numpy vector written by another tool) is a column.
+  const int rank = H5Sget_simple_extent_ndims(space);
+  if (rank != 1 && rank != 2)
+    throw DataError(what + " has " + std::to_string(rank) +
+                        " dimensions, expected 2 (n_rows, n_cols)",
+                    file);
+  hsize_t dims[2] = {0, 1};
+  if (H5Sget_simple_extent_dims(space, dims, nullptr) < 0) corrupt(file, what);
+  const hsize_t rows = dims[0], cols = dims[1];
+  const hsize_t limit = std::numeric_limits<arma::uword>::max() / sizeof(T);
+  // An unfiltered dataset cannot hold more bytes than the file: bigger dims are corruption
+  // (and must not turn into a huge allocation).
+  if ((cols != 0 && rows > limit / cols) ||
+      (H5Pget_nfilters(plist) == 0 && rows * cols * sizeof(T) > file_size))
+    throw DataError(what + " claims " + std::to_string(rows) + " × " + std::to_string(cols) +
+                        " values, more than the file holds",
+                    file);
+  const bool vector = rows == 1 || cols == 1;
+  arma::Mat<T> row_major(vector ? rows : cols, vector ? cols : rows);  // (n_cols × n_rows)
+  if (row_major.n_elem > 0 &&
+      H5Dread(set, Element<T>::memory_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+              row_major.memptr()) < 0)
+    corrupt(file, what);
+  return vector ? row_major : arma::Mat<T>(row_major.t());
+}
+
+template <class T>
+Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path,
+                  const std::string& file, hsize_t file_size, int depth) {
+  const std::string what = in_quotes(path);
+  if (depth > max_depth) throw DataError("entries nested deeper than 256 levels at " + what, file);
+  H5L_info_t link;
+  if (H5Lget_info(parent, name.c_str(), &link, H5P_DEFAULT) < 0) corrupt(file, what);
+  if (link.type != H5L_TYPE_HARD)
+    throw DataError(what + " is a soft or external link; a checkpoint holds only groups and "
+                           "datasets",
+                    file);
+  Handle object(H5Oopen(parent, name.c_str(), H5P_DEFAULT), H5Oclose);
+  if (!object.valid()) corrupt(file, what);
+  const H5I_type_t kind = H5Iget_type(object);
+  if (kind == H5I_DATASET) return Tree<T>(read_dataset<T>(object, path, file, file_size));
+  if (kind != H5I_GROUP)
+    throw DataError(what + " is neither a group nor a dataset", file);
+  Tree<T> tree;
+  for (const std::string& child : link_names(object, path, file))
+    tree.add(child, read_node<T>(object, child, join_path(path, child), file, file_size, depth + 1));
+  return tree;
+}
+
+// Reads the checkpoint; with `only`, just the tree of that name (ConfigError when absent).
+template <class T>
+Checkpoint<T> load_impl(const std::string& file, const std::string* only) {
+  Hdf5Session session;
+  Handle h5 = open_for_reading(file);
+  Checkpoint<T> checkpoint;
+  checkpoint.info = read_root<T>(h5, file);
+  hsize_t file_size = 0;
+  if (H5Fget_filesize(h5, &file_size) < 0) corrupt(file, "file size");
+  Handle root(H5Gopen2(h5, "/", H5P_DEFAULT), H5Gclose);
+  if (!root.valid()) corrupt(file, "root group");
+  const std::vector<std::string> names = link_names(root, "", file);
+  for (const std::string& name : names)
+    if (!only || name == *only)
+      checkpoint.trees.add(name, read_node<T>(root, name, name, file, file_size, 1));
+  if (only && checkpoint.trees.size() == 0) {
+    std::string present;
+    for (const std::string& name : names) present += (present.empty() ? "" : ", ") + name;
+    throw ConfigError("the checkpoint has no tree " + in_quotes(*only) + " (it has: " +
+                          (present.empty() ? "nothing" : present) + ")",
+                      file);
+  }
+  return checkpoint;
+}
+
+// Copies the values of `from` into `into` (same structure, checked), without reallocating.
+template <class T>
+void copy_values(Tree<T>& into, const Tree<T>& from) {
+  if (into.is_leaf()) {
+    std::copy(from.value().begin(), from.value().end(), into.value().begin());
+    return;
+  }
+  for (std::size_t i = 0; i < into.size(); ++i) copy_values(into.child(i), from.child(i));
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const NamedTrees<float>& trees,
+                     const CheckpointInfo& info) {
+  save_impl(path, trees, info);
+}
+
+void save_checkpoint(const std::string& path, const NamedTrees<double>& trees,
+                     const CheckpointInfo& info) {
+  save_impl(path, trees, info);
+}
+
+template <class T>
+Checkpoint<T> load_checkpoint(const std::string& path) {
+  return load_impl<T>(path, nullptr);
+}
+
+template <class T>
+void save_params(const std::string& path, const Tree<T>& params, const CheckpointInfo& info) {
+  save_impl(path, NamedTrees<T>{{"params", &params}}, info);
+}
+
+template <class T>
+Tree<T> load_params(const std::string& path) {
+  const std::string name = "params";
+  return std::move(load_impl<T>(path, &name).trees.child(0));
+}
+
+template <class T>
+void load_into(const std::string& path, const std::string& name, Tree<T>& into) {
+  const Checkpoint<T> checkpoint = load_impl<T>(path, &name);
+  const Tree<T>& loaded = checkpoint.trees.child(0);
+  into.check_same_structure(loaded, "tree '" + name + "' of checkpoint " + path);
+  copy_values(into, loaded);
+}
+
+template Checkpoint<float> load_checkpoint<float>(const std::string&);
+template Checkpoint<double> load_checkpoint<double>(const std::string&);
+template void save_params<float>(const std::string&, const Tree<float>&, const CheckpointInfo&);
+template void save_params<double>(const std::string&, const Tree<double>&, const CheckpointInfo&);
+template Tree<float> load_params<float>(const std::string&);
+template Tree<double> load_params<double>(const std::string&);
+template void load_into<float>(const std::string&, const std::string&, Tree<float>&);
+template void load_into<double>(const std::string&, const std::string&, Tree<double>&);
+
+}  // namespace layercache

@@ -1,0 +1,72 @@
+// Gradient clipping: by the global L2 norm of the whole update tree, and by value.
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "layercache/optim/transforms.hpp"
+#include "tree_walk.hpp"
+
+namespace layercache {
+namespace {
+
+using optim::for_each_update;
+using optim::number;
+using optim::require;
+
+// n = √(Σ u²) over every non-frozen leaf;  u ← u · max_norm / n  when n > max_norm.
+class ClipByGlobalNorm : public TransformImpl<ClipByGlobalNorm> {
+ public:
+  explicit ClipByGlobalNorm(double max_norm) : max_norm_(max_norm) {
+    require(max_norm > 0 && std::isfinite(max_norm), kind(),
+            "max_norm must be finite and > 0, got " + number(max_norm));
+  }
+  std::string kind() const override { return "clip_by_global_norm"; }
+  std::string describe() const override {
+    return "clip_by_global_norm(" + number(max_norm_) + ")";
+  }
+
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>&, const Tree<T>&, std::int64_t) const {
+    double sum = 0.0;
+    for_each_update([&sum](const arma::Mat<T>& u) { sum += optim::sum_of_squares(u); }, updates);
+    const double norm = std::sqrt(sum);
+    if (!(norm > max_norm_)) return;  // small updates pass unchanged
+    const T factor = static_cast<T>(max_norm_ / norm);
+    for_each_update([factor](arma::Mat<T>& u) { u *= factor; }, updates);
+  }
+
+ private:
+  double max_norm_;
+};
+
+// u ← clamp(u, −max_abs, max_abs)
+class ClipByValue : public TransformImpl<ClipByValue> {
+ public:
+  explicit ClipByValue(double max_abs) : max_abs_(max_abs) {
+    require(max_abs > 0 && std::isfinite(max_abs), kind(),
+            "max_abs must be finite and > 0, got " + number(max_abs));
+  }
+  std::string kind() const override { return "clip_by_value"; }
+  std::string describe() const override { return "clip_by_value(" + number(max_abs_) + ")"; }
+
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>&, const Tree<T>&, std::int64_t) const {
+    const T max_abs = static_cast<T>(max_abs_);
+    for_each_update([max_abs](arma::Mat<T>& u) { u.clamp(-max_abs, max_abs); }, updates);
+  }
+
+ private:
+  double max_abs_;
+};
+
+}  // namespace
+
+Optimizer clip_by_global_norm(double max_norm) {
+  return Optimizer(std::make_shared<const ClipByGlobalNorm>(max_norm));
+}
+
+Optimizer clip_by_value(double max_abs) {
+  return Optimizer(std::make_shared<const ClipByValue>(max_abs));
+}
+
+}  // namespace layercache

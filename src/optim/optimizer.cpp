@@ -1,0 +1,268 @@
+// The optimizer as a chain of transforms: validation first, then the update, then params += u.
+#include "layercache/optim/optimizer.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "tree_walk.hpp"
+
+namespace layercache {
+namespace {
+
+std::string dims(std::size_t rows, std::size_t cols) {
+  return "(" + std::to_string(rows) + " × " + std::to_string(cols) + ")";
+}
+
+// ----- grads against params: same structure, except that a leaf may be empty (frozen) -----
+
+template <class T>
+bool grads_fit(const Tree<T>& params, const Tree<T>& grads) {
+  if (params.is_leaf() != grads.is_leaf()) return false;
+  if (params.is_leaf()) {
+    const arma::Mat<T>& p = params.value();
+    const arma::Mat<T>& g = grads.value();
+    return g.n_elem == 0 || (g.n_rows == p.n_rows && g.n_cols == p.n_cols);
+  }
+  if (params.size() != grads.size()) return false;
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (params.name(i) != grads.name(i) || !grads_fit(params.child(i), grads.child(i))) return false;
+  return true;
+}
+
+// Throws the error describing the first place where grads do not fit params (error path only).
+template <class T>
+void throw_grads_mismatch(const Tree<T>& params, const Tree<T>& grads, const std::string& path) {
+  const std::string tail = " in the grads; params were not changed";
+  if (params.is_leaf() != grads.is_leaf())
+    throw ConfigError(std::string("expected a ") + (params.is_leaf() ? "tensor" : "branch") +
+                          ", found a " + (grads.is_leaf() ? "tensor" : "branch") + tail,
+                      path);
+  if (params.is_leaf()) {
+    const arma::Mat<T>& p = params.value();
+    const arma::Mat<T>& g = grads.value();
+    if (g.n_elem != 0 && (g.n_rows != p.n_rows || g.n_cols != p.n_cols))
+      throw ShapeError("expected " + dims(p.n_rows, p.n_cols) + " (or empty when frozen), found " +
+                           dims(g.n_rows, g.n_cols) + tail,
+                       path);
+    return;
+  }
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if (i >= grads.size() || params.name(i) != grads.name(i))
+      throw ConfigError("expected entry '" + params.name(i) + "', found " +
+                            (i < grads.size() ? "'" + grads.name(i) + "'" : std::string("nothing")) +
+                            tail,
+                        path);
+    throw_grads_mismatch(params.child(i), grads.child(i), join_path(path, params.name(i)));
+  }
+  if (grads.size() > params.size())
+    throw ConfigError("unexpected entry '" + grads.name(params.size()) + "'" + tail, path);
+}
+
+// ----- finiteness of the gradients --------------------------------------------------------
+
+template <class T>
+const arma::Mat<T>* first_nonfinite(const Tree<T>& grads) {
+  if (grads.is_leaf()) return grads.value().has_nonfinite() ? &grads.value() : nullptr;
+  for (std::size_t i = 0; i < grads.size(); ++i)
+    if (const arma::Mat<T>* bad = first_nonfinite(grads.child(i))) return bad;
+  return nullptr;
+}
+
+template <class T>
+bool path_of(const Tree<T>& tree, const arma::Mat<T>* leaf, std::string& path) {
+  if (tree.is_leaf()) return &tree.value() == leaf;
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    const std::size_t length = path.size();
+    path = join_path(path, tree.name(i));
+    if (path_of(tree.child(i), leaf, path)) return true;
+    path.resize(length);
+  }
+  return false;
+}
+
+template <class T>
+void check_finite(const Tree<T>& grads) {
+  const arma::Mat<T>* bad = first_nonfinite(grads);
+  if (!bad) return;
+  std::string path;
+  path_of(grads, bad, path);
+  std::size_t k = 0;
+  while (k < bad->n_elem && std::isfinite((*bad)(k))) ++k;
+  const double value = (*bad)(k);
+  throw NumericError(std::string("gradient holds ") + (std::isnan(value) ? "NaN" : "Inf") +
+                         " at element (" + std::to_string(k % bad->n_rows) + ", " +
+                         std::to_string(k / bad->n_rows) + "); params were not changed",
+                     path);
+}
+
+// ----- the update buffer mirrors the grads (empty leaves stay empty) ----------------------
+
+template <class T>
+void copy_into_buffer(const Tree<T>& grads, Tree<T>& buffer) {
+  if (grads.is_leaf()) {
+    if (!buffer.is_leaf()) buffer = Tree<T>(arma::Mat<T>());
+    buffer.value() = grads.value();  // reuses the storage when the size is unchanged
+    return;
+  }
+  bool same = !buffer.is_leaf() && buffer.size() == grads.size();
+  for (std::size_t i = 0; same && i < grads.size(); ++i)
+    same = buffer.name(i) == grads.name(i) && buffer.child(i).is_leaf() == grads.child(i).is_leaf();
+  if (!same) {
+    buffer = Tree<T>();
+    for (std::size_t i = 0; i < grads.size(); ++i)
+      buffer.add(grads.name(i), grads.child(i).is_leaf() ? Tree<T>(arma::Mat<T>()) : Tree<T>());
+  }
+  for (std::size_t i = 0; i < grads.size(); ++i) copy_into_buffer(grads.child(i), buffer.child(i));
+}
+
+std::string entry_list(const std::vector<std::string>& names) {
+  std::string out = "count";
+  for (const auto& name : names) out += ", " + name;
+  return out;
+}
+
+}  // namespace
+
+namespace detail {
+template <class T>
+void expect_empty_state(const Tree<T>& state, const Transform& transform) {
+  if (state.is_leaf() || !state.empty())
+    throw ConfigError("the " + transform.kind() + " transform has no state, but its entry holds "
+                      "some; was this state made by another optimizer's init?");
+}
+template void expect_empty_state(const Tree<float>&, const Transform&);
+template void expect_empty_state(const Tree<double>&, const Transform&);
+}  // namespace detail
+
+Optimizer::Optimizer(std::shared_ptr<const Transform> transform)
+    : Optimizer(std::vector<std::shared_ptr<const Transform>>{std::move(transform)}) {}
+
+Optimizer::Optimizer(std::vector<std::shared_ptr<const Transform>> transforms)
+    : transforms_(std::move(transforms)) {
+  for (std::size_t i = 0; i < transforms_.size(); ++i) {
+    if (!transforms_[i]) throw ConfigError("an optimizer was given a null transform");
+    const std::string kind = transforms_[i]->kind();
+    std::size_t same_kind = 1;
+    for (std::size_t j = 0; j < i; ++j) same_kind += transforms_[j]->kind() == kind;
+    names_.push_back(same_kind == 1 ? kind : kind + std::to_string(same_kind));
+  }
+}
+
+Optimizer chain(std::vector<Optimizer> parts) {
+  std::vector<std::shared_ptr<const Transform>> all;
+  for (const auto& part : parts)
+    all.insert(all.end(), part.transforms().begin(), part.transforms().end());
+  return Optimizer(std::move(all));
+}
+
+std::string Optimizer::describe() const {
+  std::string out = "chain(";
+  for (std::size_t i = 0; i < transforms_.size(); ++i)
+    out += (i ? ", " : "") + transforms_[i]->describe();
+  return out + ")";
+}
+
+template <class T>
+OptState<T> Optimizer::init(const Tree<T>& params) const {
+  OptState<T> state;
+  state.add("count", Tree<T>(arma::Mat<T>(1, 1, arma::fill::zeros)));
+  for (std::size_t i = 0; i < transforms_.size(); ++i)
+    state.add(names_[i], transforms_[i]->init(params));
+  state.updates_ = zeros_like(params);  // sized now, so the first update need not allocate
+  return state;
+}
+
+template <class T>
+void Optimizer::check_state_layout(const Tree<T>& state) const {
+  bool ok = !state.is_leaf() && state.size() == names_.size() + 1 && state.name(0) == "count";
+  for (std::size_t i = 0; ok && i < names_.size(); ++i) ok = state.name(i + 1) == names_[i];
+  if (!ok) {
+    std::string found;
+    for (std::size_t i = 0; i < state.size(); ++i) found += (i ? ", " : "") + state.name(i);
+    throw ConfigError("the optimizer state does not belong to this optimizer: expected entries (" +
+                      entry_list(names_) + "), found (" +
+                      (state.is_leaf() ? std::string("a tensor")
+                                       : found.empty() ? std::string("nothing") : found) +
+                      "); make it with this optimizer's init");
+  }
+  optim::expect_scalar(state.child(0), "count");
+  const T count = state.child(0).value()(0, 0);
+  if (!(count >= 0) || std::isinf(count) || count != std::floor(count))
+    throw ConfigError("the update count must be a whole number ≥ 0, found " +
+                          optim::number(static_cast<double>(count)),
+                      "count");
+}
+
+template <class T>
+void Optimizer::check_transforms(const Tree<T>& state, const Tree<T>& params, std::int64_t step) const {
+  for (std::size_t i = 0; i < transforms_.size(); ++i) {
+    try {
+      transforms_[i]->check(state.child(i + 1), params, step);
+    } catch (Error& e) {
+      e.prepend_path(names_[i]);
+      throw;
+    }
+  }
+}
+
+template <class T>
+std::int64_t Optimizer::step_count(const OptState<T>& state) {
+  const Tree<T>* count = state.is_leaf() ? nullptr : state.find("count");
+  if (!count) throw ConfigError("the optimizer state has no 'count' entry; make it with init");
+  optim::expect_scalar(*count, "count");
+  return static_cast<std::int64_t>(count->value()(0, 0));
+}
+
+template <class T>
+double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state) const {
+  // 1. Check everything; nothing has changed if any of this throws.
+  if (!grads_fit(params, grads)) {
+    throw_grads_mismatch(params, grads, {});
+    throw ConfigError("the grads do not mirror the params; params were not changed");
+  }
+  check_state_layout(state);
+  const std::int64_t step = static_cast<std::int64_t>(state.child(0).value()(0, 0));
+  check_transforms(state, params, step);
+  check_finite(grads);
+
+  // 2. Build the update: u = grads, then every transform in order (they do not throw).
+  copy_into_buffer(grads, state.updates_);
+  for (std::size_t i = 0; i < transforms_.size(); ++i)
+    transforms_[i]->update(state.updates_, state.child(i + 1), params, step);
+
+  // 3. Apply it: params += u on every non-frozen leaf.
+  double norm_squared = 0.0;
+  optim::for_each_update(
+      [&](const arma::Mat<T>& u, arma::Mat<T>& p) {
+        norm_squared += optim::sum_of_squares(u);
+        p += u;
+      },
+      state.updates_, params);
+  // A float count is exact up to 2^24 updates and then stays there (see docs/optimizers.md).
+  state.child(0).value()(0, 0) = static_cast<T>(step + 1);
+  return std::sqrt(norm_squared);
+}
+
+template <class T>
+void Optimizer::report(OptState<T>& state, double value) const {
+  check_state_layout(state);
+  for (std::size_t i = 0; i < transforms_.size(); ++i) {
+    try {
+      transforms_[i]->report(state.child(i + 1), value);
+    } catch (Error& e) {
+      e.prepend_path(names_[i]);
+      throw;
+    }
+  }
+}
+
+#define LAYERCACHE_INSTANTIATE_OPTIMIZER(T)                                                  \
+  template OptState<T> Optimizer::init<T>(const Tree<T>&) const;                             \
+  template double Optimizer::update<T>(Tree<T>&, const Tree<T>&, OptState<T>&) const;        \
+  template void Optimizer::report<T>(OptState<T>&, double) const;                            \
+  template std::int64_t Optimizer::step_count<T>(const OptState<T>&);
+
+LAYERCACHE_INSTANTIATE_OPTIMIZER(float)
+LAYERCACHE_INSTANTIATE_OPTIMIZER(double)
+
+}  // namespace layercache

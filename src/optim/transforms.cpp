@@ -1,0 +1,318 @@
+// The element-wise gradient transforms: scaling, schedules, momentum, Adam, RMSProp,
+// AdaGrad and decoupled weight decay. Each update is a few in-place Armadillo expressions
+// over one leaf at a time: no temporaries, so a steady-state step allocates nothing.
+#include "layercache/optim/transforms.hpp"
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "tree_walk.hpp"
+
+namespace layercache {
+namespace {
+
+using optim::for_each_update;
+using optim::number;
+using optim::require;
+
+bool is_finite(double x) { return std::isfinite(x); }
+bool in_unit_interval(double x) { return x >= 0.0 && x < 1.0; }
+
+// A tree mirroring params with every entry equal to `value`.
+template <class T>
+Tree<T> filled_like(const Tree<T>& params, double value) {
+  return map(params, [value](const std::string&, const arma::Mat<T>& p) {
+    arma::Mat<T> out(p.n_rows, p.n_cols);
+    out.fill(static_cast<T>(value));
+    return out;
+  });
+}
+
+// u ← factor · u
+class Scale : public TransformImpl<Scale> {
+ public:
+  explicit Scale(double factor) : factor_(factor) {
+    require(is_finite(factor), kind(), "the factor must be finite, got " + number(factor));
+  }
+  std::string kind() const override { return "scale"; }
+  std::string describe() const override { return "scale(" + number(factor_) + ")"; }
+
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>&, const Tree<T>&, std::int64_t) const {
+    const T factor = static_cast<T>(factor_);
+    for_each_update([factor](arma::Mat<T>& u) { u *= factor; }, updates);
+  }
+
+ private:
+  double factor_;
+};
+
+// u ← sign · schedule(step) · u; sign −1 for scale_by_learning_rate.
+class ScaleBySchedule : public TransformImpl<ScaleBySchedule> {
+ public:
+  ScaleBySchedule(Schedule schedule, double sign, std::string kind)
+      : schedule_(std::move(schedule)), sign_(sign), kind_(std::move(kind)) {}
+  std::string kind() const override { return kind_; }
+  std::string describe() const override { return kind_ + "(" + schedule_.name() + ")"; }
+
+  template <class T>
+  void check_t(const Tree<T>& state, const Tree<T>&, std::int64_t step) const {
+    detail::expect_empty_state(state, *this);
+    const double value = schedule_(step);
+    if (!std::isfinite(value))
+      throw NumericError("the schedule " + schedule_.name() + " gave " + number(value) +
+                         " at step " + std::to_string(step) + "; params were not changed");
+  }
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>&, const Tree<T>&, std::int64_t step) const {
+    const T factor = static_cast<T>(sign_ * schedule_(step));
+    for_each_update([factor](arma::Mat<T>& u) { u *= factor; }, updates);
+  }
+
+ private:
+  Schedule schedule_;
+  double sign_;
+  std::string kind_;
+};
+
+// m ← μ m + u;  u ← m  (nesterov: u ← u + μ m)
+class Trace : public TransformImpl<Trace> {
+ public:
+  explicit Trace(TraceOptions options) : options_(options) {
+    require(in_unit_interval(options.decay), kind(),
+            "decay must be in [0, 1), got " + number(options.decay));
+  }
+  std::string kind() const override { return "trace"; }
+  std::string describe() const override {
+    return "trace(decay=" + number(options_.decay) +
+           (options_.nesterov ? ", nesterov=true)" : ", nesterov=false)");
+  }
+
+  template <class T>
+  Tree<T> init_t(const Tree<T>& params) const {
+    Tree<T> state;
+    state.add("trace", zeros_like(params));
+    return state;
+  }
+  template <class T>
+  void check_t(const Tree<T>& state, const Tree<T>& params, std::int64_t) const {
+    optim::expect_entries(state, {"trace"}, *this);
+    optim::expect_mirror(state.child(0), params, "trace");
+  }
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>&, std::int64_t) const {
+    const T decay = static_cast<T>(options_.decay);
+    const bool nesterov = options_.nesterov;
+    for_each_update(
+        [decay, nesterov](arma::Mat<T>& u, arma::Mat<T>& m) {
+          m = decay * m + u;
+          if (nesterov)
+            u += decay * m;
+          else
+            u = m;  // same size: a copy, no allocation
+        },
+        updates, state.child(0));
+  }
+
+ private:
+  TraceOptions options_;
+};
+
+// m ← β₁ m + (1 − β₁) u;  v ← β₂ v + (1 − β₂) u²;  u ← m̂ / (√v̂ + ε)
+class ScaleByAdam : public TransformImpl<ScaleByAdam> {
+ public:
+  explicit ScaleByAdam(ScaleByAdamOptions options) : options_(options) {
+    require(in_unit_interval(options.beta1), kind(),
+            "beta1 must be in [0, 1), got " + number(options.beta1));
+    require(in_unit_interval(options.beta2), kind(),
+            "beta2 must be in [0, 1), got " + number(options.beta2));
+    require(options.eps >= 0 && is_finite(options.eps), kind(),
+            "eps must be finite and ≥ 0, got " + number(options.eps));
+  }
+  std::string kind() const override { return "scale_by_adam"; }
+  std::string describe() const override {
+    return "scale_by_adam(beta1=" + number(options_.beta1) + ", beta2=" + number(options_.beta2) +
+           ", eps=" + number(options_.eps) + ")";
+  }
+
+  template <class T>
+  Tree<T> init_t(const Tree<T>& params) const {
+    Tree<T> state;
+    state.add("mu", zeros_like(params));
+    state.add("nu", zeros_like(params));
+    return state;
+  }
+  template <class T>
+  void check_t(const Tree<T>& state, const Tree<T>& params, std::int64_t) const {
+    optim::expect_entries(state, {"mu", "nu"}, *this);
+    optim::expect_mirror(state.child(0), params, "mu");
+    optim::expect_mirror(state.child(1), params, "nu");
+  }
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>&, std::int64_t step) const {
+    const double t = static_cast<double>(step + 1);
+    const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2);
+    const T one_minus_b1 = static_cast<T>(1.0 - options_.beta1);
+    const T one_minus_b2 = static_cast<T>(1.0 - options_.beta2);
+    // Bias corrections m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ), as multipliers.
+    const T unbias1 = static_cast<T>(1.0 / (1.0 - std::pow(options_.beta1, t)));
+    const T unbias2 = static_cast<T>(1.0 / (1.0 - std::pow(options_.beta2, t)));
+    const T eps = static_cast<T>(options_.eps);
+    for_each_update(
+        [=](arma::Mat<T>& u, arma::Mat<T>& m, arma::Mat<T>& v) {
+          m = b1 * m + one_minus_b1 * u;
+          v = b2 * v + one_minus_b2 * arma::square(u);
+          u = (unbias1 * m) / (arma::sqrt(unbias2 * v) + eps);
+        },
+        updates, state.child(0), state.child(1));
+  }
+
+ private:
+  ScaleByAdamOptions options_;
+};
+
+// ν ← ρ ν + (1 − ρ) u²;  u ← u / (√ν + ε)
+class ScaleByRms : public TransformImpl<ScaleByRms> {
+ public:
+  explicit ScaleByRms(ScaleByRmsOptions options) : options_(options) {
+    require(in_unit_interval(options.decay), kind(),
+            "decay must be in [0, 1), got " + number(options.decay));
+    require(options.eps >= 0 && is_finite(options.eps), kind(),
+            "eps must be finite and ≥ 0, got " + number(options.eps));
+    require(options.initial_scale >= 0 && is_finite(options.initial_scale), kind(),
+            "initial_scale must be finite and ≥ 0, got " + number(options.initial_scale));
+  }
+  std::string kind() const override { return "scale_by_rms"; }
+  std::string describe() const override {
+    return "scale_by_rms(decay=" + number(options_.decay) + ", eps=" + number(options_.eps) +
+           ", initial_scale=" + number(options_.initial_scale) + ")";
+  }
+
+  template <class T>
+  Tree<T> init_t(const Tree<T>& params) const {
+    Tree<T> state;
+    state.add("nu", filled_like(params, options_.initial_scale));
+    return state;
+  }
+  template <class T>
+  void check_t(const Tree<T>& state, const Tree<T>& params, std::int64_t) const {
+    optim::expect_entries(state, {"nu"}, *this);
+    optim::expect_mirror(state.child(0), params, "nu");
+  }
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>&, std::int64_t) const {
+    const T decay = static_cast<T>(options_.decay);
+    const T one_minus_decay = static_cast<T>(1.0 - options_.decay);
+    const T eps = static_cast<T>(options_.eps);
+    for_each_update(
+        [=](arma::Mat<T>& u, arma::Mat<T>& nu) {
+          nu = decay * nu + one_minus_decay * arma::square(u);
+          u = u / (arma::sqrt(nu) + eps);
+        },
+        updates, state.child(0));
+  }
+
+ private:
+  ScaleByRmsOptions options_;
+};
+
+// s ← s + u²;  u ← u / (√s + ε)
+class ScaleByRss : public TransformImpl<ScaleByRss> {
+ public:
+  explicit ScaleByRss(ScaleByRssOptions options) : options_(options) {
+    require(options.initial_accumulator >= 0 && is_finite(options.initial_accumulator), kind(),
+            "initial_accumulator must be finite and ≥ 0, got " +
+                number(options.initial_accumulator));
+    require(options.eps >= 0 && is_finite(options.eps), kind(),
+            "eps must be finite and ≥ 0, got " + number(options.eps));
+  }
+  std::string kind() const override { return "scale_by_rss"; }
+  std::string describe() const override {
+    return "scale_by_rss(initial_accumulator=" + number(options_.initial_accumulator) +
+           ", eps=" + number(options_.eps) + ")";
+  }
+
+  template <class T>
+  Tree<T> init_t(const Tree<T>& params) const {
+    Tree<T> state;
+    state.add("sum", filled_like(params, options_.initial_accumulator));
+    return state;
+  }
+  template <class T>
+  void check_t(const Tree<T>& state, const Tree<T>& params, std::int64_t) const {
+    optim::expect_entries(state, {"sum"}, *this);
+    optim::expect_mirror(state.child(0), params, "sum");
+  }
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>&, std::int64_t) const {
+    const T eps = static_cast<T>(options_.eps);
+    for_each_update(
+        [eps](arma::Mat<T>& u, arma::Mat<T>& sum) {
+          sum += arma::square(u);
+          u = u / (arma::sqrt(sum) + eps);
+        },
+        updates, state.child(0));
+  }
+
+ private:
+  ScaleByRssOptions options_;
+};
+
+// u ← u + λ p  (frozen params are skipped with their updates, so they are never decayed)
+class AddDecayedWeights : public TransformImpl<AddDecayedWeights> {
+ public:
+  explicit AddDecayedWeights(double weight_decay) : weight_decay_(weight_decay) {
+    require(weight_decay >= 0 && is_finite(weight_decay), kind(),
+            "weight_decay must be finite and ≥ 0, got " + number(weight_decay));
+  }
+  std::string kind() const override { return "add_decayed_weights"; }
+  std::string describe() const override {
+    return "add_decayed_weights(" + number(weight_decay_) + ")";
+  }
+
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>&, const Tree<T>& params, std::int64_t) const {
+    const T weight_decay = static_cast<T>(weight_decay_);
+    for_each_update([weight_decay](arma::Mat<T>& u, const arma::Mat<T>& p) { u += weight_decay * p; },
+                    updates, params);
+  }
+
+ private:
+  double weight_decay_;
+};
+
+}  // namespace
+
+Optimizer scale(double factor) { return Optimizer(std::make_shared<const Scale>(factor)); }
+
+Optimizer scale_by_schedule(Schedule schedule) {
+  return Optimizer(
+      std::make_shared<const ScaleBySchedule>(std::move(schedule), 1.0, "scale_by_schedule"));
+}
+
+Optimizer scale_by_learning_rate(Schedule learning_rate) {
+  return Optimizer(std::make_shared<const ScaleBySchedule>(std::move(learning_rate), -1.0,
+                                                           "scale_by_learning_rate"));
+}
+
+Optimizer trace(TraceOptions options) { return Optimizer(std::make_shared<const Trace>(options)); }
+
+Optimizer scale_by_adam(ScaleByAdamOptions options) {
+  return Optimizer(std::make_shared<const ScaleByAdam>(options));
+}
+
+Optimizer scale_by_rms(ScaleByRmsOptions options) {
+  return Optimizer(std::make_shared<const ScaleByRms>(options));
+}
+
+Optimizer scale_by_rss(ScaleByRssOptions options) {
+  return Optimizer(std::make_shared<const ScaleByRss>(options));
+}
+
+Optimizer add_decayed_weights(double weight_decay) {
+  return Optimizer(std::make_shared<const AddDecayedWeights>(weight_decay));
+}
+
+}  // namespace layercache

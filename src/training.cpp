@@ -1,0 +1,416 @@
+// Training: one step from the primitives, fit() with progress and callbacks, evaluate and
+// predict on the inference path.
+#include "layercache/training.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+extern "C" {
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+}
+
+namespace layercache {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Samples whose arg-max output equals the label; allocates nothing.
+template <class T>
+std::size_t count_correct(const arma::Mat<T>& y, const arma::uvec& labels) {
+  std::size_t correct = 0;
+  for (arma::uword j = 0; j < y.n_cols && j < labels.n_elem; ++j) {
+    const T* col = y.colptr(j);
+    arma::uword best = 0;
+    for (arma::uword i = 1; i < y.n_rows; ++i)
+      if (col[i] > col[best]) best = i;
+    correct += best == labels[j];
+  }
+  return correct;
+}
+
+// Checks a data set against the network before training: sample shape, and labels within
+// the network's outputs (naming the first offending sample).
+template <class T>
+void check_data(const Layer& network, const Dataset<T>& data, const Loss& loss, const char* which) {
+  try {
+    const Shape out = network.output_shape(data.shape);
+    if (data.x.n_rows != data.shape.size())
+      throw ShapeError("the samples have " + std::to_string(data.x.n_rows) +
+                       " rows but the data's shape " + data.shape.str() + " needs " +
+                       std::to_string(data.shape.size()));
+    if (!data.labels.is_empty()) {
+      if (!loss.accepts_labels())
+        throw ConfigError("the data has labels but the loss '" + loss.name() +
+                          "' takes target matrices");
+      if (data.labels.n_elem != data.x.n_cols)
+        throw ShapeError("expected one label per sample (" + std::to_string(data.x.n_cols) +
+                         "), got " + std::to_string(data.labels.n_elem));
+      const std::size_t classes = loss.name() == "binary_cross_entropy_with_logits" ? 2 : out.size();
+      for (arma::uword i = 0; i < data.labels.n_elem; ++i)
+        if (data.labels[i] >= classes)
+          throw DataError("sample " + std::to_string(i) + " has label " +
+                          std::to_string(data.labels[i]) + ", out of range for the network's " +
+                          std::to_string(classes) + " classes (0.." + std::to_string(classes - 1) + ")");
+    } else if (data.targets.is_empty()) {
+      throw ConfigError("the data has neither labels nor targets");
+    }
+  } catch (Error& e) {
+    e.prepend_path(which);
+    throw;
+  }
+}
+
+// A non-owning view of columns [begin, end) of x.
+template <class T>
+const arma::Mat<T> columns_view(const arma::Mat<T>& x, std::size_t begin, std::size_t end) {
+  return arma::Mat<T>(const_cast<T*>(x.colptr(begin)), x.n_rows, end - begin, false, true);
+}
+
+std::string format_seconds(double s) {
+  std::ostringstream os;
+  if (s < 60)
+    os << std::fixed << std::setprecision(s < 10 ? 1 : 0) << s << "s";
+  else
+    os << int(s) / 60 << "m" << std::setw(2) << std::setfill('0') << int(s) % 60 << "s";
+  return os.str();
+}
+
+std::string format_metric(const char* name, double v) {
+  if (std::isnan(v)) return "";
+  std::ostringstream os;
+  os << "  " << name << " " << std::fixed << std::setprecision(4) << v;
+  return os.str();
+}
+
+// Progress output: a redrawn bar on a terminal, one line per epoch otherwise.
+class Reporter {
+ public:
+  Reporter(Progress mode, std::ostream* log, std::size_t epochs, std::size_t batches)
+      : out_(log ? *log : std::cerr), epochs_(epochs), batches_(batches) {
+    if (mode == Progress::automatic)
+      mode = (!log || log == &std::cerr) && isatty(fileno(stderr)) ? Progress::bar : Progress::lines;
+    mode_ = mode;
+  }
+
+  void batch_done(std::size_t epoch, std::size_t batch, double running_loss, Clock::time_point start) {
+    if (mode_ != Progress::bar) return;
+    const auto now = Clock::now();
+    if (batch + 1 != batches_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    const double done = double(batch + 1) / double(batches_);
+    const double elapsed = seconds_since(start);
+    const int width = 30;
+    const int filled = int(done * width);
+    std::string bar(filled, '=');
+    if (filled < width) bar += '>' + std::string(width - filled - 1, ' ');
+    out_ << "\repoch " << epoch << "/" << epochs_ << " [" << bar << "] " << std::setw(3)
+         << int(done * 100) << "% " << (batch + 1) << "/" << batches_ << "  loss " << std::fixed
+         << std::setprecision(4) << running_loss << "  ETA "
+         << format_seconds(elapsed / done - elapsed) << "   " << std::flush;
+  }
+
+  void epoch_done(const EpochLog& log) {
+    if (mode_ == Progress::silent) return;
+    if (mode_ == Progress::bar) out_ << "\r";
+    out_ << "epoch " << log.epoch << "/" << epochs_ << format_metric("loss", log.loss)
+         << format_metric("accuracy", log.accuracy) << format_metric("val_loss", log.val_loss)
+         << format_metric("val_accuracy", log.val_accuracy) << "  " << format_seconds(log.seconds)
+         << (mode_ == Progress::bar ? std::string(20, ' ') : std::string()) << "\n"
+         << std::flush;
+  }
+
+  void stopped(const std::string& reason) {
+    if (mode_ != Progress::silent) out_ << "stopped early: " << reason << "\n" << std::flush;
+  }
+
+ private:
+  std::ostream& out_;
+  Progress mode_;
+  std::size_t epochs_;
+  std::size_t batches_;
+  Clock::time_point last_draw_{};
+};
+
+}  // namespace
+
+// ----- one step ---------------------------------------------------------------------------
+
+template <class T>
+StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
+                      const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                      const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
+  network.forward(params, x, x_shape, ctx, ws.forward, state);
+  StepResult result;
+  result.loss = loss.value_and_grad(ws.forward.y(), targets, &ws.dy);
+  if (targets.has_labels()) result.correct = count_correct(ws.forward.y(), targets.labels());
+  network.backward(params, *ws.forward.cache, ws.dy, needs, ws.backward);
+  optimizer.update(params, ws.backward.grads, opt_state);  // checks everything before changing
+  if (!ws.forward.state.empty()) state = ws.forward.state;
+  return result;
+}
+
+// ----- history and callbacks --------------------------------------------------------------
+
+double EpochLog::get(const std::string& name) const {
+  if (name == "loss") return loss;
+  if (name == "accuracy") return accuracy;
+  if (name == "val_loss") return val_loss;
+  if (name == "val_accuracy") return val_accuracy;
+  if (name == "seconds") return seconds;
+  throw ConfigError("unknown metric '" + name +
+                    "'; valid names: loss, accuracy, val_loss, val_accuracy, seconds");
+}
+
+std::string History::csv() const {
+  std::ostringstream os;
+  os << "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n";
+  os << std::setprecision(9);
+  auto cell = [&](double v) -> std::ostream& {
+    if (std::isnan(v)) return os;
+    return os << v;
+  };
+  for (const auto& e : epochs) {
+    os << e.epoch << ",";
+    cell(e.loss) << ",";
+    cell(e.accuracy) << ",";
+    cell(e.val_loss) << ",";
+    cell(e.val_accuracy) << ",";
+    cell(e.seconds) << "\n";
+  }
+  return os.str();
+}
+
+void History::write_csv(const std::string& path) const {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw IoError("cannot open '" + tmp + "' for writing", path);
+    f << csv();
+    f.flush();
+    if (!f) {
+      std::remove(tmp.c_str());
+      throw IoError("writing the history failed", path);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    throw IoError("cannot replace the file: " + ec.message(), path);
+  }
+}
+
+template <class T>
+Callback<T> early_stopping(const EarlyStoppingOptions& options) {
+  EpochLog probe;
+  probe.get(options.monitor);  // unknown metric names fail now, not after the first epoch
+  if (options.monitor == "seconds") throw ConfigError("early stopping cannot monitor 'seconds'");
+  const bool maximize = options.monitor.find("accuracy") != std::string::npos;
+  struct Memory {
+    double best = std::numeric_limits<double>::quiet_NaN();
+    std::size_t best_epoch = 0;
+    std::size_t waited = 0;
+    Tree<T> best_params, best_state;
+  };
+  auto memory = std::make_shared<Memory>();
+  return [options, maximize, memory](const EpochLog& log, FitContext<T>& fit) {
+    const double value = log.get(options.monitor);
+    if (std::isnan(value))
+      throw ConfigError("early stopping monitors '" + options.monitor +
+                        "', which this training run does not measure (no validation data?)");
+    const bool improved = std::isnan(memory->best) ||
+                          (maximize ? value > memory->best + options.min_delta
+                                    : value < memory->best - options.min_delta);
+    if (improved) {
+      memory->best = value;
+      memory->best_epoch = log.epoch;
+      memory->waited = 0;
+      if (options.restore_best) {
+        memory->best_params = fit.params;
+        memory->best_state = fit.state;
+      }
+      return;
+    }
+    if (++memory->waited < options.patience) return;
+    fit.stop = true;
+    std::ostringstream reason;
+    reason << options.monitor << " did not improve for " << options.patience
+           << " epochs; best " << memory->best << " at epoch " << memory->best_epoch;
+    if (options.restore_best) {
+      fit.params = memory->best_params;
+      fit.state = memory->best_state;
+      reason << " (params restored)";
+    }
+    fit.stop_reason = reason.str();
+  };
+}
+
+// ----- fit --------------------------------------------------------------------------------
+
+template <class T>
+History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
+            OptState<T>& opt_state, const Loss& loss, const Dataset<T>& train,
+            const FitOptions<T>& options) {
+  if (options.batch_size == 0) throw ConfigError("fit needs a positive batch_size");
+  if (train.size() == 0) throw DataError("the training data is empty");
+  check_data(network, train, loss, "training data");
+  if (options.validation) check_data(network, *options.validation, loss, "validation data");
+
+  Rng shuffle_rng(options.seed);
+  Rng draw_rng = shuffle_rng.split();
+  BatchPlan plan = batches(train.size(), options.batch_size, options.drop_last,
+                           options.shuffle ? &shuffle_rng : nullptr);
+  if (plan.size() == 0)
+    throw ConfigError("no batch to train on: " + std::to_string(train.size()) +
+                      " samples with batch_size " + std::to_string(options.batch_size) +
+                      " and drop_last");
+  FrozenSet frozen;
+  if (!options.freeze.empty()) frozen = freeze(params, options.freeze);
+  Needs needs;
+  needs.input = false;
+  needs.frozen = options.freeze.empty() ? nullptr : &frozen;
+  Context ctx;
+  ctx.mode = Mode::train;
+  ctx.rng = &draw_rng;
+  ctx.check_finite = options.check_finite;
+
+  History history;
+  Reporter reporter(options.progress, options.log, options.epochs, plan.size());
+  StepWorkspace<T> workspace;
+  Batch<T> batch;
+  for (std::size_t epoch = 1; epoch <= options.epochs; ++epoch) {
+    const auto start = Clock::now();
+    if (options.shuffle && epoch > 1) plan.reshuffle(shuffle_rng);
+    double loss_sum = 0;
+    std::size_t correct = 0, seen = 0;
+    for (std::size_t b = 0; b < plan.size(); ++b) {
+      copy_batch(train, plan, plan[b], batch);
+      const bool labels = !batch.labels.is_empty();
+      const Targets<T> targets = labels ? Targets<T>(batch.labels) : Targets<T>(batch.targets);
+      const StepResult step = train_step(network, params, state, optimizer, opt_state, loss,
+                                         batch.x, train.shape, targets, needs, ctx, workspace);
+      loss_sum += step.loss * double(batch.x.n_cols);
+      correct += step.correct;
+      seen += batch.x.n_cols;
+      reporter.batch_done(epoch, b, loss_sum / double(seen), start);
+    }
+    EpochLog log;
+    log.epoch = epoch;
+    log.samples = seen;
+    log.loss = loss_sum / double(seen);
+    if (!train.labels.is_empty()) log.accuracy = double(correct) / double(seen);
+    if (options.validation) {
+      const Metrics m = evaluate(network, params, state, loss, *options.validation,
+                                 options.eval_batch_size);
+      log.val_loss = m.loss;
+      log.val_accuracy = m.accuracy;
+    }
+    log.seconds = seconds_since(start);
+    history.epochs.push_back(log);
+    reporter.epoch_done(log);
+    optimizer.report(opt_state, options.validation ? log.val_loss : log.loss);
+
+    FitContext<T> fit_context{network, params, state, opt_state, history, false, {}};
+    for (const auto& callback : options.callbacks) callback(log, fit_context);
+    if (fit_context.stop) {
+      history.stopped_early = epoch < options.epochs;
+      history.stop_reason = fit_context.stop_reason;
+      reporter.stopped(fit_context.stop_reason);
+      break;
+    }
+  }
+  return history;
+}
+
+template <class T>
+History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
+            const Loss& loss, const Dataset<T>& train, const FitOptions<T>& options) {
+  OptState<T> opt_state = optimizer.init(params);
+  return fit(network, params, state, optimizer, opt_state, loss, train, options);
+}
+
+// ----- evaluate and predict ---------------------------------------------------------------
+
+template <class T>
+Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                 const Loss& loss, const Dataset<T>& data, std::size_t batch_size) {
+  if (batch_size == 0) throw ConfigError("evaluate needs a positive batch_size");
+  Metrics metrics;
+  metrics.samples = data.size();
+  if (data.size() == 0) return metrics;
+  arma::Mat<T> y;
+  double loss_sum = 0;
+  std::size_t correct = 0;
+  const bool labels = !data.labels.is_empty();
+  for (std::size_t begin = 0; begin < data.size(); begin += batch_size) {
+    const std::size_t end = std::min(begin + batch_size, data.size());
+    const arma::Mat<T> x = columns_view(data.x, begin, end);
+    y = network.infer(params, x, data.shape, state);
+    if (labels) {
+      const arma::uvec batch_labels = data.labels.subvec(begin, end - 1);
+      loss_sum += loss.value(y, batch_labels) * double(end - begin);
+      correct += count_correct(y, batch_labels);
+    } else {
+      const arma::Mat<T> targets = columns_view(data.targets, begin, end);
+      loss_sum += loss.value(y, targets) * double(end - begin);
+    }
+  }
+  metrics.loss = loss_sum / double(data.size());
+  if (labels) metrics.accuracy = double(correct) / double(data.size());
+  return metrics;
+}
+
+template <class T>
+arma::Mat<T> predict(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                     const arma::Mat<T>& x, const Shape& x_shape, std::size_t batch_size) {
+  if (batch_size == 0) throw ConfigError("predict needs a positive batch_size");
+  const Shape shape = x_shape.rank() ? x_shape : Shape{x.n_rows};
+  check_rows(x.n_rows, shape);
+  const Shape out_shape = network.output_shape(shape);
+  arma::Mat<T> out(out_shape.size(), x.n_cols);
+  arma::Mat<T> y;
+  for (std::size_t begin = 0; begin < x.n_cols; begin += batch_size) {
+    const std::size_t end = std::min<std::size_t>(begin + batch_size, x.n_cols);
+    y = network.infer(params, columns_view(x, begin, end), shape, state);
+    out.cols(begin, end - 1) = y;
+  }
+  return out;
+}
+
+void set_blas_threads(int threads) { openblas_set_num_threads(threads > 0 ? threads : 0); }
+
+int blas_threads() { return openblas_get_num_threads(); }
+
+#define LAYERCACHE_INSTANTIATE_TRAINING(T)                                                     \
+  template StepResult train_step(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&,           \
+                                 OptState<T>&, const Loss&, const arma::Mat<T>&, const Shape&, \
+                                 const Targets<T>&, const Needs&, const Context&,              \
+                                 StepWorkspace<T>&);                                           \
+  template Callback<T> early_stopping<T>(const EarlyStoppingOptions&);                         \
+  template History fit(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&, OptState<T>&,       \
+                       const Loss&, const Dataset<T>&, const FitOptions<T>&);                  \
+  template History fit(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&, const Loss&,        \
+                       const Dataset<T>&, const FitOptions<T>&);                               \
+  template Metrics evaluate(const Layer&, const Tree<T>&, const Tree<T>&, const Loss&,         \
+                            const Dataset<T>&, std::size_t);                                   \
+  template arma::Mat<T> predict(const Layer&, const Tree<T>&, const Tree<T>&,                  \
+                                const arma::Mat<T>&, const Shape&, std::size_t);
+
+LAYERCACHE_INSTANTIATE_TRAINING(float)
+LAYERCACHE_INSTANTIATE_TRAINING(double)
+
+}  // namespace layercache

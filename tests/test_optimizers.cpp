@@ -1,0 +1,730 @@
+// Specification of the optimizers: gradient transforms, ready-made chains, schedules, clipping,
+// frozen params, validation before any change, checkpointable state and allocation-free steps.
+#define BOOST_TEST_MODULE optimizers
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "layercache/optimizers.hpp"
+#include "layercache/rng.hpp"
+
+using namespace layercache;
+
+// ----- allocation counter ------------------------------------------------------------------
+// Counts operator new and the malloc family (Armadillo allocates large matrices with
+// posix_memalign/malloc, not operator new) while enabled. Defined in the executable, the
+// replacements interpose for every shared library (glibc documents replacing malloc).
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void __libc_free(void*);
+void* __libc_memalign(std::size_t, std::size_t);
+}
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+void count() {
+  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+}
+void* checked(void* p) {
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+void* operator new(std::size_t n) { count(); return checked(__libc_malloc(n ? n : 1)); }
+void* operator new[](std::size_t n) { count(); return checked(__libc_malloc(n ? n : 1)); }
+void* operator new(std::size_t n, std::align_val_t a) {
+  count();
+  return checked(__libc_memalign(static_cast<std::size_t>(a), n ? n : 1));
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+  count();
+  return checked(__libc_memalign(static_cast<std::size_t>(a), n ? n : 1));
+}
+void operator delete(void* p) noexcept { __libc_free(p); }
+void operator delete[](void* p) noexcept { __libc_free(p); }
+void operator delete(void* p, std::size_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, std::size_t) noexcept { __libc_free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { __libc_free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { __libc_free(p); }
+
+extern "C" {
+void* malloc(std::size_t n) noexcept { count(); return __libc_malloc(n); }
+void* calloc(std::size_t k, std::size_t n) noexcept { count(); return __libc_calloc(k, n); }
+void* realloc(void* p, std::size_t n) noexcept { count(); return __libc_realloc(p, n); }
+void free(void* p) noexcept { __libc_free(p); }
+int posix_memalign(void** out, std::size_t alignment, std::size_t n) noexcept {
+  count();
+  void* p = __libc_memalign(alignment, n);
+  if (!p) return 12;  // ENOMEM
+  *out = p;
+  return 0;
+}
+void* aligned_alloc(std::size_t alignment, std::size_t n) noexcept {
+  count();
+  return __libc_memalign(alignment, n);
+}
+}
+
+namespace {
+
+// ----- helpers -----------------------------------------------------------------------------
+
+// A tree with one leaf "w" holding a column.
+TreeD column_tree(std::initializer_list<double> values) {
+  TreeD tree;
+  tree.add("w", TreeD(arma::mat(arma::vec(std::vector<double>(values)))));
+  return tree;
+}
+
+// The gradients of the hand-computed cases: g1 at the first step, g2 at the second.
+const std::initializer_list<double> w0 = {1.0, -2.0, 3.0};
+const std::initializer_list<double> g1 = {0.5, -1.0, 2.0};
+const std::initializer_list<double> g2 = {1.0, 0.5, -0.5};
+
+// Runs two updates from w0 with gradients g1 then g2; returns w after each.
+std::vector<arma::vec> two_steps(const Optimizer& optimizer) {
+  TreeD params = column_tree(w0);
+  OptStateD state = optimizer.init(params);
+  std::vector<arma::vec> out;
+  for (const auto& g : {g1, g2}) {
+    optimizer.update(params, column_tree(g), state);
+    out.push_back(arma::vec(params.at("w").value()));
+  }
+  return out;
+}
+
+void check_close(const arma::vec& got, std::initializer_list<double> expected) {
+  BOOST_TEST_REQUIRE(got.n_elem == expected.size());
+  std::size_t i = 0;
+  for (double e : expected) {
+    BOOST_TEST(got(i) == e, boost::test_tools::tolerance(1e-9));
+    ++i;
+  }
+}
+
+// Least squares: params {linear/weight (2 × 3), linear/bias (2 × 1)}, loss
+// L = ||W X + b − Y||² / (2 n) on n = 40 samples of a known linear map. Convex in (W, b).
+struct LeastSquares {
+  arma::fmat x;  // (3 × 40)
+  arma::fmat y;  // (2 × 40)
+
+  LeastSquares() : x(3, 40), y(2, 40) {
+    Rng rng(7);
+    x.imbue([&] { return static_cast<float>(rng.normal()); });
+    const arma::fmat w_true = {{1.0f, -2.0f, 0.5f}, {0.3f, 0.8f, -1.5f}};
+    const arma::fvec b_true = {0.5f, -1.0f};
+    y = w_true * x;
+    y.each_col() += b_true;
+  }
+  TreeF init() const {
+    TreeF linear;
+    linear.add("weight", TreeF(arma::fmat(2, 3, arma::fill::zeros)));
+    linear.add("bias", TreeF(arma::fmat(2, 1, arma::fill::zeros)));
+    TreeF params;
+    params.add("linear", std::move(linear));
+    return params;
+  }
+  arma::fmat residual(const TreeF& p) const {
+    arma::fmat r = p.at("linear/weight").value() * x - y;
+    r.each_col() += arma::fvec(p.at("linear/bias").value());
+    return r;
+  }
+  double loss(const TreeF& p) const {
+    const arma::fmat r = residual(p);
+    return arma::accu(arma::square(r)) / (2.0 * x.n_cols);
+  }
+  TreeF grads(const TreeF& p) const {
+    const arma::fmat r = residual(p);
+    TreeF linear;
+    linear.add("weight", TreeF(arma::fmat(r * x.t() / static_cast<float>(x.n_cols))));
+    linear.add("bias", TreeF(arma::fmat(arma::sum(r, 1) / static_cast<float>(x.n_cols))));
+    TreeF g;
+    g.add("linear", std::move(linear));
+    return g;
+  }
+};
+
+// Loss after `steps` updates divided by the initial loss.
+double loss_ratio(const Optimizer& optimizer, int steps) {
+  const LeastSquares problem;
+  TreeF params = problem.init();
+  OptStateF state = optimizer.init(params);
+  const double initial = problem.loss(params);
+  for (int i = 0; i < steps; ++i) optimizer.update(params, problem.grads(params), state);
+  return problem.loss(params) / initial;
+}
+
+}  // namespace
+
+// ===== ready-made optimizers decrease a convex loss ========================================
+
+BOOST_AUTO_TEST_CASE(sgd_decreases_least_squares_loss) {
+  BOOST_TEST(loss_ratio(sgd({.learning_rate = 0.1}), 300) < 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(momentum_decreases_least_squares_loss) {
+  BOOST_TEST(loss_ratio(momentum({.learning_rate = 0.05, .momentum = 0.9}), 300) < 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(nesterov_decreases_least_squares_loss) {
+  BOOST_TEST(loss_ratio(nesterov({.learning_rate = 0.05, .momentum = 0.9}), 300) < 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(adam_decreases_least_squares_loss) {
+  BOOST_TEST(loss_ratio(adam({.learning_rate = 0.05}), 300) < 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(adamw_decreases_least_squares_loss) {
+  BOOST_TEST(loss_ratio(adamw({.learning_rate = 0.05, .weight_decay = 1e-3}), 300) < 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(rmsprop_decreases_least_squares_loss) {
+  BOOST_TEST(loss_ratio(rmsprop({.learning_rate = 0.01}), 300) < 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(adagrad_decreases_least_squares_loss) {
+  BOOST_TEST(loss_ratio(adagrad({.learning_rate = 0.5}), 300) < 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(optimizers_work_on_double_trees) {
+  TreeD params = column_tree({1.0, 2.0});
+  const Optimizer opt = adam({.learning_rate = 0.1});
+  OptStateD state = opt.init(params);
+  for (int i = 0; i < 200; ++i) {  // minimize ||w||² / 2: the gradient is w
+    const TreeD grads = params;
+    opt.update(params, grads, state);
+  }
+  BOOST_TEST(arma::norm(arma::vec(params.at("w").value())) < 0.05);
+}
+
+// ===== the first two steps match the published update rules ================================
+// w0 = (1, −2, 3), g1 = (0.5, −1, 2), g2 = (1, 0.5, −0.5), learning rate 0.1.
+
+BOOST_AUTO_TEST_CASE(sgd_first_two_steps_follow_w_minus_lr_g) {
+  const auto w = two_steps(sgd({.learning_rate = 0.1}));
+  // w1 = w0 − 0.1 g1 = (1 − 0.05, −2 + 0.1, 3 − 0.2)
+  check_close(w[0], {0.95, -1.9, 2.8});
+  // w2 = w1 − 0.1 g2 = (0.95 − 0.1, −1.9 − 0.05, 2.8 + 0.05)
+  check_close(w[1], {0.85, -1.95, 2.85});
+}
+
+BOOST_AUTO_TEST_CASE(momentum_first_two_steps_follow_heavy_ball_rule) {
+  const auto w = two_steps(momentum({.learning_rate = 0.1, .momentum = 0.9}));
+  // m1 = g1 = (0.5, −1, 2);  w1 = w0 − 0.1 m1
+  check_close(w[0], {0.95, -1.9, 2.8});
+  // m2 = 0.9 m1 + g2 = (0.45 + 1, −0.9 + 0.5, 1.8 − 0.5) = (1.45, −0.4, 1.3)
+  // w2 = w1 − 0.1 m2 = (0.95 − 0.145, −1.9 + 0.04, 2.8 − 0.13)
+  check_close(w[1], {0.805, -1.86, 2.67});
+}
+
+BOOST_AUTO_TEST_CASE(nesterov_first_two_steps_follow_look_ahead_rule) {
+  const auto w = two_steps(nesterov({.learning_rate = 0.1, .momentum = 0.9}));
+  // m1 = g1;  u1 = g1 + 0.9 m1 = 1.9 g1 = (0.95, −1.9, 3.8);  w1 = w0 − 0.1 u1
+  check_close(w[0], {0.905, -1.81, 2.62});
+  // m2 = 0.9 m1 + g2 = (1.45, −0.4, 1.3)
+  // u2 = g2 + 0.9 m2 = (1 + 1.305, 0.5 − 0.36, −0.5 + 1.17) = (2.305, 0.14, 0.67)
+  // w2 = w1 − 0.1 u2 = (0.905 − 0.2305, −1.81 − 0.014, 2.62 − 0.067)
+  check_close(w[1], {0.6745, -1.824, 2.553});
+}
+
+BOOST_AUTO_TEST_CASE(adam_first_two_steps_follow_bias_corrected_rule) {
+  // β1 = 0.9, β2 = 0.999, ε = 0.1 (large, so that its place outside the root shows).
+  const auto w = two_steps(adam({.learning_rate = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 0.1}));
+  // t = 1: m = 0.1 g1, v = 0.001 g1²;  m̂ = m / 0.1 = g1,  v̂ = v / 0.001 = g1²
+  //        u1 = g1 / (|g1| + 0.1) = (0.5/0.6, −1/1.1, 2/2.1);  w1 = w0 − 0.1 u1
+  check_close(w[0], {1 - 0.05 / 0.6, -2 + 0.1 / 1.1, 3 - 0.2 / 2.1});
+  // t = 2: m = 0.9 m + 0.1 g2 = (0.145, −0.04, 0.13);   m̂ = m / (1 − 0.9²) = m / 0.19
+  //        v = 0.999 v + 0.001 g2² = (0.00124975, 0.001249, 0.004246);
+  //        v̂ = v / (1 − 0.999²) = v / 0.001999
+  //        w2 = w1 − 0.1 m̂ / (√v̂ + 0.1)
+  const double mh[] = {0.145 / 0.19, -0.04 / 0.19, 0.13 / 0.19};
+  const double vh[] = {0.00124975 / 0.001999, 0.001249 / 0.001999, 0.004246 / 0.001999};
+  check_close(w[1], {w[0](0) - 0.1 * mh[0] / (std::sqrt(vh[0]) + 0.1),
+                     w[0](1) - 0.1 * mh[1] / (std::sqrt(vh[1]) + 0.1),
+                     w[0](2) - 0.1 * mh[2] / (std::sqrt(vh[2]) + 0.1)});
+  // The same numbers evaluated once (by an independent script from the same formulas).
+  check_close(w[1], {0.830984828453, -1.88544824125, 2.86082949166});
+}
+
+BOOST_AUTO_TEST_CASE(adamw_first_two_steps_decay_weights_decoupled_from_moments) {
+  // As Adam, plus λ = 0.1 times the current weights inside the learning-rate step:
+  //   w ← w − 0.1 (m̂ / (√v̂ + 0.1) + 0.1 w)
+  const auto w = two_steps(
+      adamw({.learning_rate = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 0.1, .weight_decay = 0.1}));
+  // t = 1: w1 = w0 − 0.1 (u1 + 0.1 w0) = w0 − 0.1 u1 − 0.01 w0
+  check_close(w[0], {1 - 0.05 / 0.6 - 0.01, -2 + 0.1 / 1.1 + 0.02, 3 - 0.2 / 2.1 - 0.03});
+  // t = 2: the moments are those of Adam (weight decay does not enter them)
+  const double mh[] = {0.145 / 0.19, -0.04 / 0.19, 0.13 / 0.19};
+  const double vh[] = {0.00124975 / 0.001999, 0.001249 / 0.001999, 0.004246 / 0.001999};
+  std::vector<double> expected;
+  for (int i = 0; i < 3; ++i)
+    expected.push_back(w[0](i) - 0.1 * (mh[i] / (std::sqrt(vh[i]) + 0.1) + 0.1 * w[0](i)));
+  check_close(w[1], {expected[0], expected[1], expected[2]});
+  check_close(w[1], {0.811918161787, -1.84655733216, 2.80208187262});
+}
+
+BOOST_AUTO_TEST_CASE(rmsprop_first_two_steps_divide_by_running_rms) {
+  // ρ = 0.9, ε = 0.01 outside the root:  ν ← 0.9 ν + 0.1 g²;  w ← w − 0.1 g / (√ν + 0.01)
+  const auto w = two_steps(rmsprop({.learning_rate = 0.1, .decay = 0.9, .eps = 0.01}));
+  // t = 1: ν = 0.1 g1² = (0.025, 0.1, 0.4)
+  check_close(w[0], {1 - 0.1 * 0.5 / (std::sqrt(0.025) + 0.01), -2 + 0.1 * 1 / (std::sqrt(0.1) + 0.01),
+                     3 - 0.1 * 2 / (std::sqrt(0.4) + 0.01)});
+  // t = 2: ν = 0.9 ν + 0.1 g2² = (0.0225 + 0.1, 0.09 + 0.025, 0.36 + 0.025) = (0.1225, 0.115, 0.385)
+  check_close(w[1], {w[0](0) - 0.1 * 1.0 / (std::sqrt(0.1225) + 0.01),
+                     w[0](1) - 0.1 * 0.5 / (std::sqrt(0.115) + 0.01),
+                     w[0](2) + 0.1 * 0.5 / (std::sqrt(0.385) + 0.01)});
+  check_close(w[1], {0.424804786462, -1.83668436772, 2.76799860118});
+}
+
+BOOST_AUTO_TEST_CASE(adagrad_first_two_steps_divide_by_root_of_summed_squares) {
+  // s ← s + g²;  w ← w − 0.1 g / (√s + 0.01)
+  const auto w = two_steps(adagrad({.learning_rate = 0.1, .eps = 0.01}));
+  // t = 1: s = g1² = (0.25, 1, 4), √s = (0.5, 1, 2)
+  check_close(w[0], {1 - 0.05 / 0.51, -2 + 0.1 / 1.01, 3 - 0.2 / 2.01});
+  // t = 2: s = (0.25 + 1, 1 + 0.25, 4 + 0.25) = (1.25, 1.25, 4.25)
+  check_close(w[1], {w[0](0) - 0.1 * 1.0 / (std::sqrt(1.25) + 0.01),
+                     w[0](1) - 0.1 * 0.5 / (std::sqrt(1.25) + 0.01),
+                     w[0](2) + 0.1 * 0.5 / (std::sqrt(4.25) + 0.01)});
+  check_close(w[1], {0.813310973229, -1.94531500455, 2.9246339958});
+}
+
+BOOST_AUTO_TEST_CASE(rmsprop_with_momentum_accumulates_the_scaled_gradient) {
+  // b ← 0.5 b + g / (√ν + ε);  w ← w − 0.1 b;  one element, g = 2 then 2, ρ = 0.9, ε = 0
+  const Optimizer opt = rmsprop({.learning_rate = 0.1, .decay = 0.9, .eps = 0.0, .momentum = 0.5});
+  TreeD params = column_tree({0.0});
+  OptStateD state = opt.init(params);
+  opt.update(params, column_tree({2.0}), state);
+  // ν1 = 0.4, b1 = 2/√0.4;  w1 = −0.1 b1
+  const double b1 = 2 / std::sqrt(0.4);
+  BOOST_TEST(params.at("w").value()(0) == -0.1 * b1, boost::test_tools::tolerance(1e-12));
+  opt.update(params, column_tree({2.0}), state);
+  // ν2 = 0.36 + 0.4 = 0.76, b2 = 0.5 b1 + 2/√0.76;  w2 = w1 − 0.1 b2
+  const double b2 = 0.5 * b1 + 2 / std::sqrt(0.76);
+  BOOST_TEST(params.at("w").value()(0) == -0.1 * b1 - 0.1 * b2, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(update_returns_the_norm_of_the_applied_update) {
+  TreeD params = column_tree({0.0, 0.0});
+  const Optimizer opt = sgd({.learning_rate = 0.1});
+  OptStateD state = opt.init(params);
+  // update = −0.1 (3, 4), norm 0.5
+  BOOST_TEST(opt.update(params, column_tree({3.0, 4.0}), state) == 0.5, boost::test_tools::tolerance(1e-12));
+}
+
+// ===== frozen params, validation before any change ========================================
+
+BOOST_AUTO_TEST_CASE(frozen_params_with_empty_grads_are_untouched_and_not_decayed) {
+  TreeD params;
+  params.add("frozen", TreeD(arma::mat({1.0, 2.0, 3.0})));
+  params.add("trained", TreeD(arma::mat({1.0, 2.0, 3.0})));
+  TreeD grads;
+  grads.add("frozen", TreeD(arma::mat()));  // empty: frozen (see prepare_grads)
+  grads.add("trained", TreeD(arma::mat({0.1, 0.2, 0.3})));
+  const Optimizer opt = adamw({.learning_rate = 0.1, .weight_decay = 0.5});
+  OptStateD state = opt.init(params);
+  const TreeD frozen_before = params.at("frozen");
+  for (int i = 0; i < 3; ++i) opt.update(params, grads, state);
+  BOOST_TEST(params.at("frozen").identical(frozen_before));
+  BOOST_TEST(arma::accu(arma::abs(state.at("scale_by_adam/mu/frozen").value())) == 0.0);
+  BOOST_TEST(arma::accu(arma::abs(state.at("scale_by_adam/nu/frozen").value())) == 0.0);
+  BOOST_TEST(arma::accu(arma::abs(state.at("scale_by_adam/mu/trained").value())) > 0.0);
+  BOOST_TEST(params.at("trained").value()(0) != 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(frozen_params_do_not_count_in_the_global_norm) {
+  TreeD params;
+  params.add("frozen", TreeD(arma::mat({0.0})));
+  params.add("trained", TreeD(arma::mat({0.0, 0.0})));
+  TreeD grads;
+  grads.add("frozen", TreeD(arma::mat()));
+  grads.add("trained", TreeD(arma::mat({0.3, 0.4})));  // norm 0.5 < 1: unchanged
+  const Optimizer opt = chain(clip_by_global_norm(1.0), sgd({.learning_rate = 1.0}));
+  OptStateD state = opt.init(params);
+  opt.update(params, grads, state);
+  BOOST_TEST(params.at("trained").value()(0) == -0.3);
+  BOOST_TEST(params.at("frozen").value()(0) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(nan_gradient_throws_numeric_error_naming_path_and_changes_nothing) {
+  TreeD params;
+  params.add("a", TreeD(arma::mat({1.0, 2.0})));
+  params.add("b", TreeD(arma::mat({3.0, 4.0})));
+  TreeD grads;
+  grads.add("a", TreeD(arma::mat({0.1, 0.2})));
+  grads.add("b", TreeD(arma::mat({0.1, std::numeric_limits<double>::quiet_NaN()})));
+  const Optimizer opt = adam();
+  OptStateD state = opt.init(params);
+  const TreeD params_before = params;
+  const TreeD state_before = state;
+  try {
+    opt.update(params, grads, state);
+    BOOST_FAIL("expected NumericError");
+  } catch (const NumericError& e) {
+    BOOST_TEST(e.path() == "b");
+    BOOST_TEST(std::string(e.what()).find("NaN") != std::string::npos);
+  }
+  BOOST_TEST(params.identical(params_before));
+  BOOST_TEST(state.tree().identical(state_before));
+}
+
+BOOST_AUTO_TEST_CASE(infinite_gradient_throws_numeric_error) {
+  TreeD params = column_tree({1.0});
+  const Optimizer opt = sgd();
+  OptStateD state = opt.init(params);
+  BOOST_CHECK_THROW(opt.update(params, column_tree({std::numeric_limits<double>::infinity()}), state),
+                    NumericError);
+  BOOST_TEST(params.at("w").value()(0) == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(grads_with_another_name_throw_config_error_naming_the_path) {
+  TreeD params;
+  params.add("layer", column_tree({1.0}));
+  TreeD grads;
+  grads.add("layer", TreeD());
+  grads.at("layer").add("v", TreeD(arma::mat({1.0})));
+  const Optimizer opt = sgd();
+  OptStateD state = opt.init(params);
+  try {
+    opt.update(params, grads, state);
+    BOOST_FAIL("expected ConfigError");
+  } catch (const ConfigError& e) {
+    BOOST_TEST(e.path() == "layer");
+    BOOST_TEST(std::string(e.what()).find("'w'") != std::string::npos);
+  }
+  BOOST_TEST(params.at("layer/w").value()(0) == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(grads_of_another_shape_throw_shape_error_naming_the_path) {
+  TreeD params;
+  params.add("layer", column_tree({1.0, 2.0}));
+  TreeD grads;
+  grads.add("layer", column_tree({1.0, 2.0, 3.0}));
+  const Optimizer opt = sgd();
+  OptStateD state = opt.init(params);
+  try {
+    opt.update(params, grads, state);
+    BOOST_FAIL("expected ShapeError");
+  } catch (const ShapeError& e) {
+    BOOST_TEST(e.path() == "layer/w");
+  }
+  BOOST_TEST(params.at("layer/w").value()(0) == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(state_of_another_optimizer_throws_config_error) {
+  TreeD params = column_tree({1.0, 2.0});
+  OptStateD state = momentum().init(params);
+  const TreeD before = params;
+  BOOST_CHECK_THROW(adam().update(params, column_tree({0.1, 0.1}), state), ConfigError);
+  BOOST_TEST(params.identical(before));
+}
+
+BOOST_AUTO_TEST_CASE(state_made_for_other_params_throws_config_error_naming_the_path) {
+  TreeD params = column_tree({1.0, 2.0});
+  OptStateD state = adam().init(column_tree({1.0, 2.0, 3.0}));
+  try {
+    adam().update(params, column_tree({0.1, 0.1}), state);
+    BOOST_FAIL("expected ConfigError");
+  } catch (const ConfigError& e) {
+    BOOST_TEST(e.path() == "scale_by_adam/mu/w");
+  }
+  BOOST_TEST(params.at("w").value()(0) == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(empty_state_throws_config_error) {
+  TreeD params = column_tree({1.0});
+  OptStateD state;
+  BOOST_CHECK_THROW(sgd().update(params, column_tree({0.1}), state), ConfigError);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_hyper_parameters_throw_config_error) {
+  BOOST_CHECK_THROW(adam({.beta1 = 1.0}), ConfigError);
+  BOOST_CHECK_THROW(momentum({.momentum = -0.1}), ConfigError);
+  BOOST_CHECK_THROW(clip_by_global_norm(0.0), ConfigError);
+  BOOST_CHECK_THROW(sgd({.learning_rate = std::numeric_limits<double>::quiet_NaN()}), ConfigError);
+  BOOST_CHECK_THROW(step_decay({.step_size = 0}), ConfigError);
+}
+
+BOOST_AUTO_TEST_CASE(schedule_giving_nan_throws_before_anything_changes) {
+  const Schedule bad("bad", [](std::int64_t step) {
+    return step < 1 ? 0.1 : std::numeric_limits<double>::quiet_NaN();
+  });
+  const Optimizer opt = adam({.learning_rate = bad});
+  TreeD params = column_tree({1.0});
+  OptStateD state = opt.init(params);
+  opt.update(params, column_tree({0.5}), state);
+  const TreeD params_before = params;
+  const TreeD state_before = state;
+  BOOST_CHECK_THROW(opt.update(params, column_tree({0.5}), state), NumericError);
+  BOOST_TEST(params.identical(params_before));
+  BOOST_TEST(state.tree().identical(state_before));
+}
+
+// ===== state: layout, checkpoints, resuming =============================================
+
+BOOST_AUTO_TEST_CASE(state_is_a_tree_with_one_entry_per_transform_and_a_count) {
+  TreeD params = column_tree({1.0, 2.0});
+  const OptStateD state = adamw().init(params);
+  const std::vector<std::string> expected = {"count", "scale_by_adam/mu/w", "scale_by_adam/nu/w"};
+  BOOST_TEST(state.paths() == expected, boost::test_tools::per_element());
+  BOOST_TEST(state.size() == 4u);  // count, scale_by_adam, add_decayed_weights, scale_by_learning_rate
+  BOOST_TEST(state.name(2) == "add_decayed_weights");
+}
+
+BOOST_AUTO_TEST_CASE(state_counts_the_updates) {
+  TreeF params;
+  params.add("w", TreeF(arma::fmat({1.0f})));
+  const Optimizer opt = sgd();
+  OptStateF state = opt.init(params);
+  for (int i = 0; i < 3; ++i) opt.update(params, params, state);
+  BOOST_TEST(Optimizer::step_count(state) == 3);
+  BOOST_TEST(state.at("count").value()(0, 0) == 3.0f);
+}
+
+BOOST_AUTO_TEST_CASE(float_state_counts_exactly_up_to_two_to_the_24_then_holds) {
+  // A float holds every whole number up to 2^24 = 16,777,216; 2^24 + 1 rounds back to 2^24.
+  TreeF params;
+  params.add("w", TreeF(arma::fmat({1.0f})));
+  const Optimizer opt = sgd();
+  OptStateF state = opt.init(params);
+  state.at("count").value()(0, 0) = 16777215.0f;
+  opt.update(params, params, state);
+  BOOST_TEST(Optimizer::step_count(state) == 16777216);
+  opt.update(params, params, state);
+  BOOST_TEST(Optimizer::step_count(state) == 16777216);
+}
+
+BOOST_AUTO_TEST_CASE(copied_state_and_params_resume_bit_identically) {
+  const LeastSquares problem;
+  const Optimizer opt = chain(clip_by_global_norm(1.0),
+                              adamw({.learning_rate = cosine_decay({.peak_value = 0.05,
+                                                                    .warmup_steps = 3,
+                                                                    .decay_steps = 20})}));
+  TreeF params = problem.init();
+  OptStateF state = opt.init(params);
+  for (int i = 0; i < 5; ++i) opt.update(params, problem.grads(params), state);
+  TreeF params_copy = params;
+  OptStateF state_copy(state.tree());  // as if read back from a checkpoint: only the tree
+  for (int i = 0; i < 5; ++i) {
+    opt.update(params, problem.grads(params), state);
+    opt.update(params_copy, problem.grads(params_copy), state_copy);
+  }
+  BOOST_TEST(params.identical(params_copy));
+  BOOST_TEST(state.tree().identical(state_copy.tree()));
+}
+
+BOOST_AUTO_TEST_CASE(steady_state_update_makes_no_heap_allocation) {
+  // Leaves above Armadillo's 16-element in-object buffer, one frozen leaf, every ready-made
+  // optimizer plus clipping and plateau.
+  TreeF params;
+  params.add("weight", TreeF(arma::fmat(20, 30, arma::fill::ones)));
+  params.add("bias", TreeF(arma::fmat(20, 1, arma::fill::ones)));
+  params.add("frozen", TreeF(arma::fmat(20, 20, arma::fill::ones)));
+  TreeF grads;
+  grads.add("weight", TreeF(arma::fmat(20, 30, arma::fill::value(0.01f))));
+  grads.add("bias", TreeF(arma::fmat(20, 1, arma::fill::value(0.02f))));
+  grads.add("frozen", TreeF(arma::fmat()));
+  const std::vector<Optimizer> optimizers = {
+      sgd(), momentum(), nesterov(), adam(), adamw(), rmsprop({.momentum = 0.9}), adagrad(),
+      chain(clip_by_global_norm(1e-3), clip_by_value(1e-4), adam({.learning_rate = step_decay({})}),
+            reduce_on_plateau())};
+  for (const Optimizer& opt : optimizers) {
+    OptStateF state = opt.init(params);
+    opt.update(params, grads, state);  // warm-up: the update buffer takes its final shape
+    counting = true;
+    allocations = 0;
+    for (int i = 0; i < 3; ++i) opt.update(params, grads, state);
+    counting = false;
+    BOOST_TEST(allocations.load() == 0, opt.describe() << " allocated " << allocations.load() << " times");
+  }
+}
+
+// ===== clipping ===========================================================================
+
+BOOST_AUTO_TEST_CASE(clip_by_global_norm_bounds_the_norm_across_leaves) {
+  TreeD params;
+  params.add("a", TreeD(arma::mat({0.0})));
+  params.add("b", TreeD(arma::mat({0.0})));
+  TreeD grads;
+  grads.add("a", TreeD(arma::mat({3.0})));
+  grads.add("b", TreeD(arma::mat({4.0})));  // global norm 5
+  const Optimizer opt = clip_by_global_norm(1.0);  // params += clipped grads
+  OptStateD state = opt.init(params);
+  const double norm = opt.update(params, grads, state);
+  BOOST_TEST(norm == 1.0, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(params.at("a").value()(0) == 0.6, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(params.at("b").value()(0) == 0.8, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(clip_by_global_norm_leaves_small_gradients_unchanged) {
+  TreeD params = column_tree({0.0, 0.0});
+  const Optimizer opt = clip_by_global_norm(1.0);
+  OptStateD state = opt.init(params);
+  opt.update(params, column_tree({0.3, -0.4}), state);
+  BOOST_TEST(params.at("w").value()(0) == 0.3);
+  BOOST_TEST(params.at("w").value()(1) == -0.4);
+}
+
+BOOST_AUTO_TEST_CASE(clip_by_value_clamps_each_element) {
+  TreeD params = column_tree({0.0, 0.0, 0.0});
+  const Optimizer opt = clip_by_value(1.0);
+  OptStateD state = opt.init(params);
+  opt.update(params, column_tree({-3.0, 0.5, 2.0}), state);
+  check_close(arma::vec(params.at("w").value()), {-1.0, 0.5, 1.0});
+}
+
+// ===== composition ========================================================================
+
+BOOST_AUTO_TEST_CASE(chain_flattens_nested_chains_and_numbers_repeated_kinds) {
+  const Optimizer opt = chain(chain(scale(2.0), scale(3.0)), sgd({.learning_rate = 0.5}));
+  const std::vector<std::string> expected = {"scale", "scale2", "scale_by_learning_rate"};
+  BOOST_TEST(opt.entry_names() == expected, boost::test_tools::per_element());
+  TreeD params = column_tree({0.0});
+  OptStateD state = opt.init(params);
+  opt.update(params, column_tree({1.0}), state);  // u = −0.5 · 3 · 2 · 1
+  BOOST_TEST(params.at("w").value()(0) == -3.0);
+}
+
+BOOST_AUTO_TEST_CASE(scale_by_schedule_multiplies_by_the_value_at_the_step) {
+  const Optimizer opt = scale_by_schedule(Schedule("linear", [](std::int64_t t) { return t + 1.0; }));
+  TreeD params = column_tree({0.0});
+  OptStateD state = opt.init(params);
+  opt.update(params, column_tree({1.0}), state);  // step 0: +1
+  opt.update(params, column_tree({1.0}), state);  // step 1: +2
+  BOOST_TEST(params.at("w").value()(0) == 3.0);
+}
+
+BOOST_AUTO_TEST_CASE(describe_lists_the_transforms_with_their_hyper_parameters) {
+  const std::string text = adam({.learning_rate = 0.001}).describe();
+  BOOST_TEST(text == "chain(scale_by_adam(beta1=0.9, beta2=0.999, eps=1e-08), "
+                     "scale_by_learning_rate(constant(0.001)))");
+}
+
+// ===== schedules ==========================================================================
+
+BOOST_AUTO_TEST_CASE(constant_schedule_is_the_same_at_every_step) {
+  const Schedule s = constant_schedule(0.3);
+  BOOST_TEST(s(0) == 0.3);
+  BOOST_TEST(s(1000000) == 0.3);
+  const Schedule from_number = 0.3;
+  BOOST_TEST(from_number(7) == 0.3);
+}
+
+BOOST_AUTO_TEST_CASE(step_decay_multiplies_by_gamma_every_step_size_steps) {
+  const Schedule s = step_decay({.initial_value = 0.1, .gamma = 0.5, .step_size = 100});
+  BOOST_TEST(s(0) == 0.1);
+  BOOST_TEST(s(99) == 0.1);
+  BOOST_TEST(s(100) == 0.05);   // 0.1 · 0.5¹
+  BOOST_TEST(s(250) == 0.025);  // 0.1 · 0.5² (⌊250/100⌋ = 2)
+}
+
+BOOST_AUTO_TEST_CASE(exponential_decay_follows_rate_to_the_step_fraction) {
+  const Schedule s = exponential_decay({.initial_value = 2.0, .decay_rate = 0.5, .decay_steps = 10});
+  const auto tol = boost::test_tools::tolerance(1e-12);
+  BOOST_TEST(s(0) == 2.0, tol);
+  BOOST_TEST(s(5) == 2.0 * std::sqrt(0.5), tol);  // 2 · 0.5^(5/10)
+  BOOST_TEST(s(20) == 0.5, tol);                  // 2 · 0.5²
+  const Schedule stairs =
+      exponential_decay({.initial_value = 2.0, .decay_rate = 0.5, .decay_steps = 10, .staircase = true});
+  BOOST_TEST(stairs(19) == 1.0, tol);  // 2 · 0.5^⌊19/10⌋
+}
+
+BOOST_AUTO_TEST_CASE(cosine_decay_ramps_up_linearly_then_follows_half_a_cosine_to_the_end_value) {
+  const Schedule s = cosine_decay(
+      {.peak_value = 1.0, .warmup_steps = 10, .decay_steps = 100, .end_value = 0.1, .initial_value = 0.0});
+  const auto tol = boost::test_tools::tolerance(1e-12);
+  BOOST_TEST(s(0) == 0.0, tol);    // warmup start: initial_value
+  BOOST_TEST(s(5) == 0.5, tol);    // 0 + (1 − 0) · 5/10
+  BOOST_TEST(s(10) == 1.0, tol);   // peak at the end of the warmup
+  BOOST_TEST(s(60) == 0.55, tol);  // 0.1 + 0.9 · (1 + cos(π/2)) / 2
+  BOOST_TEST(s(35) == 0.1 + 0.9 * (1 + std::cos(M_PI * 0.25)) / 2, tol);
+  BOOST_TEST(s(110) == 0.1, tol);  // end of the cosine phase
+  BOOST_TEST(s(5000) == 0.1, tol); // and after
+}
+
+BOOST_AUTO_TEST_CASE(schedule_as_learning_rate_is_read_at_the_update_count) {
+  // sgd with lr(t) = 0.1 · 0.5^⌊t/1⌋ and g = 1:  w = −0.1 − 0.05 − 0.025
+  const Optimizer opt = sgd({.learning_rate = step_decay({.initial_value = 0.1, .gamma = 0.5, .step_size = 1})});
+  TreeD params = column_tree({0.0});
+  OptStateD state = opt.init(params);
+  for (int i = 0; i < 3; ++i) opt.update(params, column_tree({1.0}), state);
+  BOOST_TEST(params.at("w").value()(0) == -0.175, boost::test_tools::tolerance(1e-12));
+}
+
+// ===== reduce on plateau ==================================================================
+
+BOOST_AUTO_TEST_CASE(plateau_reduces_the_scale_after_patience_reports_without_improvement) {
+  const Optimizer opt = chain(sgd({.learning_rate = 1.0}), reduce_on_plateau({.factor = 0.5, .patience = 2}));
+  TreeD params = column_tree({0.0});
+  OptStateD state = opt.init(params);
+  opt.report(state, 1.0);  // first value: improvement (best = 1)
+  opt.report(state, 1.0);  // no improvement: 1 bad report
+  BOOST_TEST(state.at("reduce_on_plateau/scale").value()(0) == 1.0);
+  opt.report(state, 1.0);  // 2 bad reports = patience: scale 1 → 0.5
+  BOOST_TEST(state.at("reduce_on_plateau/scale").value()(0) == 0.5);
+  opt.update(params, column_tree({1.0}), state);  // u = −1 · 1 · 0.5
+  BOOST_TEST(params.at("w").value()(0) == -0.5);
+}
+
+BOOST_AUTO_TEST_CASE(plateau_improvement_resets_the_count_of_bad_reports) {
+  const Optimizer opt = reduce_on_plateau({.factor = 0.5, .patience = 2});
+  OptStateD state = opt.init(column_tree({0.0}));
+  opt.report(state, 1.0);
+  opt.report(state, 1.0);  // bad 1
+  opt.report(state, 0.5);  // better: bad 0
+  opt.report(state, 0.6);  // bad 1
+  BOOST_TEST(state.at("reduce_on_plateau/scale").value()(0) == 1.0);
+  opt.report(state, 0.6);  // bad 2: reduce
+  BOOST_TEST(state.at("reduce_on_plateau/scale").value()(0) == 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(plateau_never_goes_below_min_scale) {
+  const Optimizer opt = reduce_on_plateau({.factor = 0.1, .patience = 1, .min_scale = 0.05});
+  OptStateD state = opt.init(column_tree({0.0}));
+  opt.report(state, 1.0);
+  for (int i = 0; i < 5; ++i) opt.report(state, 2.0);  // 1 → 0.1 → 0.05 → 0.05 ...
+  BOOST_TEST(state.at("reduce_on_plateau/scale").value()(0) == 0.05);
+}
+
+BOOST_AUTO_TEST_CASE(plateau_ignores_bad_reports_during_cooldown) {
+  const Optimizer opt = reduce_on_plateau({.factor = 0.5, .patience = 1, .cooldown = 2});
+  OptStateD state = opt.init(column_tree({0.0}));
+  opt.report(state, 1.0);
+  opt.report(state, 2.0);  // bad: reduce to 0.5, cooldown 2
+  opt.report(state, 2.0);  // cooldown
+  opt.report(state, 2.0);  // cooldown
+  BOOST_TEST(state.at("reduce_on_plateau/scale").value()(0) == 0.5);
+  opt.report(state, 2.0);  // counted again: reduce to 0.25
+  BOOST_TEST(state.at("reduce_on_plateau/scale").value()(0) == 0.25);
+}
+
+BOOST_AUTO_TEST_CASE(plateau_in_maximize_mode_treats_larger_values_as_better) {
+  const Optimizer opt = reduce_on_plateau({.factor = 0.5, .patience = 1, .maximize = true});
+  OptStateD state = opt.init(column_tree({0.0}));
+  opt.report(state, 0.5);
+  opt.report(state, 0.7);  // better accuracy
+  BOOST_TEST(state.at("reduce_on_plateau/scale").value()(0) == 1.0);
+  opt.report(state, 0.6);  // worse
+  BOOST_TEST(state.at("reduce_on_plateau/scale").value()(0) == 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(optimizers_without_plateau_ignore_reports) {
+  const Optimizer opt = adam();
+  OptStateD state = opt.init(column_tree({0.0}));
+  const TreeD before = state;
+  opt.report(state, 1.0);
+  BOOST_TEST(state.tree().identical(before));
+}

@@ -1,0 +1,297 @@
+// Specification of training: train_step, fit, callbacks, progress output, freezing,
+// reproducibility and thread safety.
+#define BOOST_TEST_MODULE training
+#include <boost/test/unit_test.hpp>
+
+#include <sstream>
+#include <thread>
+
+#include "layercache/layercache.hpp"
+
+using namespace layercache;
+
+namespace {
+
+// Two Gaussian blobs in 2-D, labels 0 and 1: linearly separable, so training converges fast.
+Dataset<float> blobs(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  Dataset<float> data;
+  data.shape = Shape{2};
+  data.x.set_size(2, n);
+  data.labels.set_size(n);
+  data.n_classes = 2;
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned label = i % 2;
+    data.labels[i] = label;
+    data.x(0, i) = float(rng.normal(label ? 1.5 : -1.5, 0.7));
+    data.x(1, i) = float(rng.normal(label ? 1.0 : -1.0, 0.7));
+  }
+  return data;
+}
+
+Network small_net() { return Network{Dense(2, 8), ReLU(), Dense(8, 2)}; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fit_learns_separable_blobs) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(400, 1);
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state = net.init_state(data.shape);
+  std::ostringstream log;
+  const History h = fit(net, params, state, adam({.learning_rate = 0.01}), SoftmaxCrossEntropy(),
+                        data, FitOptions<float>{.epochs = 10, .batch_size = 32, .progress = Progress::silent, .log = &log});
+  BOOST_TEST(h.epochs.size() == 10u);
+  BOOST_TEST(h.epochs.back().loss < h.epochs.front().loss);
+  BOOST_TEST(h.epochs.back().accuracy > 0.95);
+  BOOST_TEST(log.str().empty());
+}
+
+BOOST_AUTO_TEST_CASE(plain_progress_prints_one_line_per_epoch) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(100, 1);
+  const Dataset<float> validation = blobs(50, 9);
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state;
+  std::ostringstream log;
+  fit(net, params, state, sgd({.learning_rate = 0.1}), SoftmaxCrossEntropy(), data,
+      FitOptions<float>{.epochs = 3, .batch_size = 16, .validation = &validation,
+                        .progress = Progress::lines, .log = &log});
+  std::istringstream lines(log.str());
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    BOOST_TEST_CONTEXT(line) {
+      BOOST_TEST(line.rfind("epoch " + std::to_string(n) + "/3  loss ", 0) == 0u);
+      BOOST_TEST(line.find("  accuracy ") != std::string::npos);
+      BOOST_TEST(line.find("  val_loss ") != std::string::npos);
+      BOOST_TEST(line.find("  val_accuracy ") != std::string::npos);
+      BOOST_TEST(line.find('\r') == std::string::npos);
+    }
+  }
+  BOOST_TEST(n == 3);
+}
+
+BOOST_AUTO_TEST_CASE(early_stopping_stops_after_patience_epochs_without_improvement) {
+  auto callback = early_stopping<float>({.monitor = "val_loss", .patience = 3, .restore_best = false});
+  TreeF params, state;
+  OptStateF opt_state;
+  History history;
+  const Network net = small_net();
+  const double val_losses[] = {1.0, 0.8, 0.85, 0.9, 0.79, 0.81, 0.82, 0.83, 0.7};
+  std::size_t stopped_at = 0;
+  for (std::size_t i = 0; i < std::size(val_losses); ++i) {
+    EpochLog log;
+    log.epoch = i + 1;
+    log.val_loss = val_losses[i];
+    FitContext<float> ctx{net, params, state, opt_state, history, false, {}};
+    callback(log, ctx);
+    if (ctx.stop) {
+      stopped_at = log.epoch;
+      break;
+    }
+  }
+  // Best 0.79 at epoch 5; epochs 6, 7, 8 do not improve: stop after epoch 8.
+  BOOST_TEST(stopped_at == 8u);
+}
+
+BOOST_AUTO_TEST_CASE(early_stopping_in_fit_restores_the_best_params) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(200, 1);
+  const Dataset<float> validation = blobs(100, 5);
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state;
+  TreeF best;
+  double best_loss = 1e300;
+  // Records the params of the best epoch so far, as early stopping should restore them.
+  Callback<float> recorder = [&](const EpochLog& log, FitContext<float>& ctx) {
+    if (log.val_loss < best_loss) {
+      best_loss = log.val_loss;
+      best = ctx.params;
+    }
+  };
+  // A learning rate far too large makes the validation loss stop improving quickly.
+  const History h = fit(net, params, state, sgd({.learning_rate = 5.0}), SoftmaxCrossEntropy(), data,
+                        FitOptions<float>{.epochs = 40, .batch_size = 20, .validation = &validation,
+                                          .progress = Progress::silent,
+                                          .callbacks = {recorder, early_stopping<float>({.patience = 2})}});
+  BOOST_TEST(h.stopped_early);
+  BOOST_TEST(h.stop_reason.find("params restored") != std::string::npos);
+  BOOST_TEST(params.identical(best));
+}
+
+BOOST_AUTO_TEST_CASE(early_stopping_rejects_unknown_metrics) {
+  BOOST_CHECK_THROW(early_stopping<float>({.monitor = "val_los"}), ConfigError);
+}
+
+BOOST_AUTO_TEST_CASE(labels_out_of_range_throw_data_error_naming_the_sample_and_change_nothing) {
+  const Network net = small_net();
+  Dataset<float> data = blobs(50, 1);
+  data.labels[17] = 4;
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  const TreeF before = params;
+  TreeF state;
+  BOOST_CHECK_EXCEPTION(
+      fit(net, params, state, sgd({}), SoftmaxCrossEntropy(), data,
+          FitOptions<float>{.epochs = 1, .progress = Progress::silent}),
+      DataError, [](const DataError& e) {
+        return std::string(e.what()).find("sample 17 has label 4") != std::string::npos;
+      });
+  BOOST_TEST(params.identical(before));
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_batch_leaves_params_and_optimizer_state_unchanged) {
+  const Network net = small_net();
+  Rng rng(2);
+  TreeF params = net.init(Shape{2}, he_normal(), rng);
+  TreeF state;
+  const Optimizer opt = adam({});
+  OptStateF opt_state = opt.init(params);
+  const TreeF params_before = params;
+  const TreeF opt_before = opt_state.tree();
+  StepWorkspace<float> ws;
+  const arma::fmat x(2, 4, arma::fill::randn);
+  const arma::uvec wrong_count = {0, 1, 0};
+  BOOST_CHECK_THROW(train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x,
+                               Shape{2}, Targets<float>(wrong_count), Needs{}, Context{}, ws),
+                    ShapeError);
+  const arma::uvec out_of_range = {0, 1, 7, 0};
+  BOOST_CHECK_THROW(train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x,
+                               Shape{2}, Targets<float>(out_of_range), Needs{}, Context{}, ws),
+                    DataError);
+  BOOST_TEST(params.identical(params_before));
+  BOOST_TEST(opt_state.tree().identical(opt_before));
+}
+
+BOOST_AUTO_TEST_CASE(freezing_keeps_params_bit_identical_and_skips_their_gradients) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(64, 1);
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state;
+  const TreeF before = params;
+  const Optimizer opt = momentum({.learning_rate = 0.05, .momentum = 0.9});
+  OptStateF opt_state = opt.init(params);
+  const FrozenSet frozen = freeze(params, {"dense1/*"});
+  Needs needs;
+  needs.input = false;
+  needs.frozen = &frozen;
+  StepWorkspace<float> ws;
+  for (int step = 0; step < 10; ++step) {
+    train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data.x, data.shape,
+               Targets<float>(data.labels), needs, Context{}, ws);
+    // Never computed: the frozen gradients are empty, not zero-filled.
+    BOOST_TEST(ws.backward.grads.at("dense1/weight").value().is_empty());
+    BOOST_TEST(ws.backward.grads.at("dense1/bias").value().is_empty());
+    BOOST_TEST(!ws.backward.grads.at("dense2/weight").value().is_empty());
+  }
+  BOOST_TEST(params.at("dense1").identical(before.at("dense1")));
+  BOOST_TEST(!params.at("dense2").identical(before.at("dense2")));
+}
+
+BOOST_AUTO_TEST_CASE(fit_freezes_by_pattern) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(64, 1);
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state;
+  const TreeF before = params;
+  fit(net, params, state, adamw({}), SoftmaxCrossEntropy(), data,
+      FitOptions<float>{.epochs = 2, .batch_size = 8, .progress = Progress::silent, .freeze = {"dense2/*"}});
+  BOOST_TEST(params.at("dense2").identical(before.at("dense2")));
+  BOOST_TEST(!params.at("dense1").identical(before.at("dense1")));
+}
+
+namespace {
+
+TreeF train_100_steps(std::uint64_t seed) {
+  const Network net{Dense(2, 16), Tanh(), Dense(16, 16), ReLU(), Dense(16, 2)};
+  const Dataset<float> data = blobs(256, seed);
+  Rng rng(seed);
+  TreeF params = net.init(data.shape, xavier_uniform(), rng);
+  TreeF state;
+  fit(net, params, state, adam({.learning_rate = 1e-3}), SoftmaxCrossEntropy(), data,
+      FitOptions<float>{.epochs = 16, .batch_size = 40, .seed = seed, .drop_last = true,
+                        .progress = Progress::silent});  // 6 batches × 16 epochs ≈ 100 steps
+  return params;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(same_seed_gives_bit_identical_params_after_100_steps) {
+  const int saved = blas_threads();
+  set_blas_threads(1);
+  const TreeF a = train_100_steps(11);
+  const TreeF b = train_100_steps(11);
+  const TreeF c = train_100_steps(12);
+  set_blas_threads(saved);
+  BOOST_TEST(a.identical(b));
+  BOOST_TEST(!a.identical(c));
+}
+
+BOOST_AUTO_TEST_CASE(two_threads_sharing_one_network_match_a_sequential_run) {
+  const int saved = blas_threads();
+  set_blas_threads(1);
+  const Network net{Dense(2, 32), ReLU(), Dense(32, 32), Tanh(), Dense(32, 2)};  // shared, const
+  const Dataset<float> data_a = blobs(256, 21), data_b = blobs(256, 22);
+  auto train = [&](const Dataset<float>& data, std::uint64_t seed) {
+    Rng rng(seed);
+    TreeF params = net.init(data.shape, he_normal(), rng);
+    TreeF state;
+    const Optimizer opt = adam({.learning_rate = 1e-2});
+    OptStateF opt_state = opt.init(params);
+    StepWorkspace<float> ws;
+    for (int step = 0; step < 200; ++step)
+      train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data.x, data.shape,
+                 Targets<float>(data.labels), Needs{}, Context{}, ws);
+    return params;
+  };
+  const TreeF seq_a = train(data_a, 1), seq_b = train(data_b, 2);
+  TreeF par_a, par_b;
+  std::thread ta([&] { par_a = train(data_a, 1); });
+  std::thread tb([&] { par_b = train(data_b, 2); });
+  ta.join();
+  tb.join();
+  set_blas_threads(saved);
+  BOOST_TEST(par_a.identical(seq_a));
+  BOOST_TEST(par_b.identical(seq_b));
+}
+
+BOOST_AUTO_TEST_CASE(evaluate_and_predict_in_batches_equal_one_full_pass) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(103, 3);
+  Rng rng(2);
+  const TreeF params = net.init(data.shape, he_normal(), rng);
+  const TreeF state;
+  const arma::fmat full = net.infer(params, data.x, data.shape);
+  const arma::fmat batched = predict(net, params, state, data.x, data.shape, 10);
+  BOOST_TEST(arma::approx_equal(full, batched, "absdiff", 0.0f));
+  const Metrics m = evaluate(net, params, state, SoftmaxCrossEntropy(), data, 7);
+  const double full_loss = SoftmaxCrossEntropy().value(full, data.labels);
+  BOOST_TEST(std::abs(m.loss - full_loss) < 1e-6);
+  BOOST_TEST(m.accuracy == accuracy(full, data.labels), boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(m.samples == 103u);
+}
+
+BOOST_AUTO_TEST_CASE(history_is_written_as_csv) {
+  History h;
+  EpochLog e;
+  e.epoch = 1;
+  e.loss = 0.5;
+  e.accuracy = 0.75;
+  e.seconds = 2;
+  h.epochs.push_back(e);
+  BOOST_TEST(h.csv() == "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,0.5,0.75,,,2\n");
+  const std::string path = "/tmp/layercache_history_test.csv";
+  h.write_csv(path);
+  std::ifstream f(path);
+  std::stringstream content;
+  content << f.rdbuf();
+  BOOST_TEST(content.str() == h.csv());
+  std::remove(path.c_str());
+}
