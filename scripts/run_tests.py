@@ -177,6 +177,8 @@ def test_env(test):
 def up_to_date(build_dir, exe):
     """True when ninja has nothing left to do for exe (it built, and is not stale)."""
     target = os.path.relpath(exe, build_dir)
+    if target.startswith(".."):
+        return True  # a program from outside the build (find_program): nothing to build
     out = subprocess.run(["ninja", "-C", build_dir, "-n", target], capture_output=True,
                          text=True, stdin=subprocess.DEVNULL)
     return out.returncode == 0 and "no work to do" in out.stdout
@@ -202,7 +204,7 @@ def main():
 
     tests = json.loads(subprocess.run(["meson", "introspect", "--tests", build_dir],
                                       capture_output=True, text=True, check=True).stdout)
-    outcomes = []
+    early = []  # outcomes known before running anything (build failures)
     jobs = []  # (name, function)
     for spec in args.case:
         name, _, command = spec.partition("=")
@@ -214,7 +216,7 @@ def main():
             o = Outcome(test["name"])
             o.failed = 1
             o.failures.append("did not build (see the build errors above)")
-            outcomes.append(o)
+            early.append(o)
             continue
         jobs.append((test["name"], lambda t=test, r=runner: r(t, build_dir)))
 
@@ -224,10 +226,11 @@ def main():
         o.failures.append("ninja failed")
         with open(args.build_log, encoding="utf-8", errors="replace") as f:
             o.output = "".join(l for l in f if "FAILED" in l or "error" in l or "Error" in l)
-        outcomes.append(o)
+        early.insert(0, o)
 
+    outcomes = []
     lock = threading.Lock()
-    total = len(jobs) + len(outcomes)
+    total = len(jobs) + len(early)
 
     def report(o):
         with lock:
@@ -243,13 +246,13 @@ def main():
             if o.failed:
                 for f in o.failures:
                     print(f"    failed: {f}")
-                print(f"    ---- output of {o.name} ----")
-                for line in tail(o.output, MAX_LOG_LINES):
-                    print(f"    {line}")
-                print(f"    ---- end of {o.name} ----", flush=True)
+                if o.output.strip():
+                    print(f"    ---- output of {o.name} ----")
+                    for line in tail(o.output, MAX_LOG_LINES):
+                        print(f"    {line}")
+                    print(f"    ---- end of {o.name} ----", flush=True)
 
-    for o in list(outcomes):
-        outcomes.remove(o)
+    for o in early:
         report(o)
 
     def timed(name, fn):

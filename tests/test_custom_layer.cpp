@@ -15,7 +15,7 @@ struct ScaleCache : Cache {
 
   const char* kind() const noexcept override { return "scale"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (x) f(x.get(), x->n_elem * sizeof(T));
+    visit_buffer(x, f);
   }
 };
 

@@ -139,6 +139,14 @@ using Buffer = std::shared_ptr<arma::Mat<T>>;
 template <class T>
 using ConstBuffer = std::shared_ptr<const arma::Mat<T>>;
 
+/// Reports a cache's buffer to a for_each_buffer visitor: the address of its data and its
+/// size in bytes (nothing for a null buffer). For layer authors.
+template <class T>
+void visit_buffer(const ConstBuffer<T>& buffer,
+                  const std::function<void(const void*, std::size_t)>& f) {
+  if (buffer) f(buffer->memptr(), buffer->n_elem * sizeof(T));
+}
+
 /// The result of forward, reusable as the destination of the next forward.
 template <class T>
 struct ForwardResult {

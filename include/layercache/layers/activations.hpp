@@ -20,7 +20,7 @@ struct ReLUCache : Cache {
 
   const char* kind() const noexcept override { return "relu"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (y) f(y.get(), y->n_elem * sizeof(T));
+    visit_buffer(y, f);
   }
 };
 
@@ -48,7 +48,7 @@ struct LeakyReLUCache : Cache {
 
   const char* kind() const noexcept override { return "leaky_relu"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (y) f(y.get(), y->n_elem * sizeof(T));
+    visit_buffer(y, f);
   }
 };
 
@@ -84,7 +84,7 @@ struct ELUCache : Cache {
 
   const char* kind() const noexcept override { return "elu"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (y) f(y.get(), y->n_elem * sizeof(T));
+    visit_buffer(y, f);
   }
 };
 
@@ -121,7 +121,7 @@ struct GELUCache : Cache {
 
   const char* kind() const noexcept override { return "gelu"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (x) f(x.get(), x->n_elem * sizeof(T));
+    visit_buffer(x, f);
   }
 };
 
@@ -154,7 +154,7 @@ struct SigmoidCache : Cache {
 
   const char* kind() const noexcept override { return "sigmoid"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (y) f(y.get(), y->n_elem * sizeof(T));
+    visit_buffer(y, f);
   }
 };
 
@@ -175,7 +175,7 @@ struct TanhCache : Cache {
 
   const char* kind() const noexcept override { return "tanh"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (y) f(y.get(), y->n_elem * sizeof(T));
+    visit_buffer(y, f);
   }
 };
 

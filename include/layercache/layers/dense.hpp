@@ -20,7 +20,7 @@ struct DenseCache : Cache {
 
   const char* kind() const noexcept override { return "dense"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (x) f(x.get(), x->n_elem * sizeof(T));
+    visit_buffer(x, f);
   }
 };
 

@@ -18,7 +18,7 @@ struct SoftmaxCache : Cache {
 
   const char* kind() const noexcept override { return "softmax"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (y) f(y.get(), y->n_elem * sizeof(T));
+    visit_buffer(y, f);
   }
 };
 
@@ -37,7 +37,7 @@ struct LogSoftmaxCache : Cache {
 
   const char* kind() const noexcept override { return "log_softmax"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (y) f(y.get(), y->n_elem * sizeof(T));
+    visit_buffer(y, f);
   }
 };
 

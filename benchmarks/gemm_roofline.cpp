@@ -1,0 +1,133 @@
+// GEMM roofline for the 784-512-256-10 MLP: the fastest possible epoch if only the matrix products took time.
+//
+// Every GEMM of one training step is timed through Armadillo (arma::fmat expressions, which
+// Armadillo lowers to OpenBLAS sgemm_ with transpose flags; glue_times -> gemm<>::apply_blas_type
+// -> blas::gemm -> sgemm_), at the shapes layercache uses (columns are samples):
+//
+//   layer l with W (n_out × n_in), X (n_in × B), dY (n_out × B)
+//     forward   Y  = W  · X      m = n_out, n = B,    k = n_in
+//     weights   dW = dY · Xᵀ     m = n_out, n = n_in, k = B
+//     input     dX = Wᵀ · dY     m = n_in,  n = B,    k = n_out   (not for the first layer)
+//
+// Each GEMM is repeated on the same (cache-warm) operands; its per-call time is the minimum /
+// median over --repeats samples. roofline_epoch_s = (60000 / B) × Σ best per-call times: no
+// implementation that performs these products with this BLAS can train an epoch faster, so the
+// ratio layercache_epoch / roofline_epoch is the share of time spent outside the products.
+//
+// Usage: gemm_roofline --batch 128 --threads 1 [--repeats 25]
+#include "bench_common.hpp"
+
+#include <armadillo>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+// From OpenBLAS (<cblas.h> declares it too, but its path differs between the Debian BLAS
+// flavours; the symbol is the same in all of them).
+extern "C" void openblas_set_num_threads(int);
+extern "C" int openblas_get_num_threads(void);
+
+namespace {
+
+constexpr double train_samples = 60000.0;
+
+struct Gemm {
+  std::string name;
+  arma::uword m, n, k;
+  std::function<void()> run;
+  double flops() const { return 2.0 * double(m) * double(n) * double(k); }
+};
+
+// Operands of one dense layer; kept alive for the whole run so timing never allocates.
+struct Layer {
+  arma::fmat W, X, Y, dY, dW, dX;
+  Layer(arma::uword n_in, arma::uword n_out, arma::uword batch)
+      : W(n_out, n_in, arma::fill::randu), X(n_in, batch, arma::fill::randu), Y(n_out, batch),
+        dY(n_out, batch, arma::fill::randu), dW(n_out, n_in), dX(n_in, batch) {}
+};
+
+// Seconds per call: `iters` back-to-back calls per sample, so that even the 10-row GEMMs are
+// timed over a few milliseconds and clock resolution does not matter.
+std::vector<double> time_gemm(const Gemm& g, int repeats) {
+  for (int i = 0; i < 3; ++i) g.run();  // warm caches and OpenBLAS's thread pool
+  auto t0 = lcbench::Clock::now();
+  g.run();
+  const double once = std::max(lcbench::seconds_since(t0), 1e-7);
+  const int iters = std::max(1, static_cast<int>(2e-3 / once));
+  std::vector<double> per_call;
+  per_call.reserve(static_cast<std::size_t>(repeats));
+  for (int r = 0; r < repeats; ++r) {
+    t0 = lcbench::Clock::now();
+    for (int i = 0; i < iters; ++i) g.run();
+    per_call.push_back(lcbench::seconds_since(t0) / iters);
+  }
+  return per_call;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const lcbench::Options opt = lcbench::parse_options(argc, argv, "gemm_roofline",
+      "  (uses --batch, --threads, --repeats [default 25], --seed)\n");
+  const int repeats = opt.repeats > 0 ? opt.repeats : 25;
+  openblas_set_num_threads(opt.threads);
+  arma::arma_rng::set_seed(opt.seed);  // operand values do not affect the rate; seeded for repeatability
+
+  const arma::uword B = opt.batch;
+  const std::vector<arma::uword> sizes = {784, 512, 256, 10};
+  std::vector<Layer> layers;
+  layers.reserve(sizes.size() - 1);
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) layers.emplace_back(sizes[l], sizes[l + 1], B);
+
+  std::vector<Gemm> gemms;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    Layer& L = layers[l];
+    const arma::uword n_in = sizes[l], n_out = sizes[l + 1];
+    const std::string p = "fc" + std::to_string(l + 1) + "_";
+    gemms.push_back({p + "fwd", n_out, B, n_in, [&L] { L.Y = L.W * L.X; }});
+    gemms.push_back({p + "dW", n_out, n_in, B, [&L] { L.dW = L.dY * L.X.t(); }});
+    if (l > 0) gemms.push_back({p + "dX", n_in, B, n_out, [&L] { L.dX = L.W.t() * L.dY; }});
+  }
+
+  std::vector<std::pair<std::string, double>> gflops_median, gflops_best, us_best;
+  double step_flops = 0, step_best = 0, step_median = 0;
+  const double load_start = lcbench::loadavg_1m();
+  lcbench::Contention contention;  // other processes' share of the machine while timing
+  for (const Gemm& g : gemms) {
+    contention.start();
+    const std::vector<double> t = time_gemm(g, repeats);
+    contention.stop();
+    const double best = lcbench::minimum(t), med = lcbench::median(t);
+    gflops_median.emplace_back(g.name, g.flops() / med * 1e-9);
+    gflops_best.emplace_back(g.name, g.flops() / best * 1e-9);
+    us_best.emplace_back(g.name, best * 1e6);
+    step_flops += g.flops();
+    step_best += best;
+    step_median += med;
+  }
+
+  const double steps_per_epoch = train_samples / double(B);  // 60000/B, as a real number
+  lcbench::JsonLine()
+      .str("impl", "armadillo+openblas")
+      .str("case", "gemm_roofline_b" + std::to_string(B))
+      .integer("threads", opt.threads)
+      .integer("openblas_threads", openblas_get_num_threads())
+      .integer("batch", static_cast<long long>(B))
+      .integer("repeats", repeats)
+      .object("gflops", gflops_median)
+      .object("gflops_best", gflops_best)
+      .object("gemm_us_best", us_best)
+      .num("step_gflop", step_flops * 1e-9)
+      .num("step_s_best", step_best)
+      .num("step_gflops_best", step_flops / step_best * 1e-9)
+      .num("steps_per_epoch", steps_per_epoch)
+      .num("roofline_epoch_s", steps_per_epoch * step_best)
+      .num("roofline_epoch_s_median", steps_per_epoch * step_median)
+      .num("other_busy_frac", contention.other_busy_frac())
+      .num("loadavg_1m_start", load_start)
+      .print();
+  return 0;
+}

@@ -1,0 +1,175 @@
+// layercache side of the peer benchmarks: trains (or runs inference with) the MLP or the CNN
+// of the libtorch twins on Fashion-MNIST and prints one JSON line with the same fields, so
+// benchmarks/run can put the two side by side. Built twice: train_mlp (-DLC_BENCH_NET=mlp)
+// and train_cnn; --mode infer measures inference throughput.
+//
+// A timed training epoch contains, per mini-batch: gathering the shuffled samples
+// (copy_batch), forward, softmax cross-entropy on the logits, backward, the SGD-momentum
+// update and reading the loss value; the same work as the twins' loop.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "alloc_counter.hpp"
+#include "bench_common.hpp"
+#include "layercache/layercache.hpp"
+#include "peak_rss.hpp"
+
+using namespace layercache;
+using lcbench::Options; using lcbench::Contention; using lcbench::Clock; using lcbench::JsonLine;
+using lcbench::parse_options; using lcbench::loadavg_1m; using lcbench::current_rss_mb; using lcbench::peak_rss_mb;
+using lcbench::batches_to_time; using lcbench::process_cpu_seconds; using lcbench::seconds_since; using lcbench::median;
+namespace alloc = lcbench::alloc;
+
+namespace {
+
+#define LC_STR2(x) #x
+#define LC_STR(x) LC_STR2(x)
+const std::string net_name = LC_STR(LC_BENCH_NET);
+
+// Hidden width of the MLP's first layer (the second has half); --width scales the network for
+// the width-scaling plot. 512 is the benchmark's MLP 784-512-256-10.
+std::size_t mlp_width = 512;
+
+Network make_net() {
+  if (net_name == "mlp")
+    return Network{Dense(784, mlp_width), ReLU(), Dense(mlp_width, mlp_width / 2), ReLU(),
+                   Dense(mlp_width / 2, 10)};
+  return Network{Conv2D({.in_channels = 1, .out_channels = 32, .kernel = 3}), ReLU(), MaxPool2D({.kernel = 2, .stride = 2}),
+                 Conv2D({.in_channels = 32, .out_channels = 64, .kernel = 3}), ReLU(), MaxPool2D({.kernel = 2, .stride = 2}),
+                 Flatten(), Dense(1600, 128), ReLU(), Dense(128, 10)};
+}
+
+struct Trainer {
+  const Network& net;
+  TreeF params;
+  TreeF state;
+  Optimizer optimizer = momentum({.learning_rate = 0.01, .momentum = 0.9});
+  OptStateF opt_state;
+  StepWorkspace<float> workspace;
+  Batch<float> batch;
+  Needs needs{.input = false};
+  Context ctx{};
+
+  // One pass over the first n_batches batches of `plan`; returns the mean loss.
+  double epoch(const Dataset<float>& data, const BatchPlan& plan, std::size_t n_batches) {
+    double loss = 0;
+    std::size_t seen = 0;
+    for (std::size_t b = 0; b < n_batches; ++b) {
+      copy_batch(data, plan, plan[b], batch);
+      loss += train_step(net, params, state, optimizer, opt_state, SoftmaxCrossEntropy(), batch.x,
+                         data.shape, Targets<float>(batch.labels), needs, ctx, workspace)
+                  .loss *
+              double(batch.x.n_cols);
+      seen += batch.x.n_cols;
+    }
+    return loss / double(seen);
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // --width N is this program's own flag; the rest are the shared benchmark flags.
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::string(argv[i]) == "--width" && i + 1 < argc) {
+      mlp_width = std::stoul(argv[++i]);
+      continue;
+    }
+    args.push_back(argv[i]);
+  }
+  const Options opt = parse_options(int(args.size()), args.data(), ("train_" + net_name).c_str(),
+                                    "  --width N      hidden width of the MLP (default 512)\n");
+  const double load_start = loadavg_1m();
+  set_blas_threads(opt.threads);
+  const bool train = opt.mode == "train";
+  const Dataset<float> data = load_fashion_mnist<float>(opt.data_dir, train ? "train" : "test");
+  const double rss_after_load = current_rss_mb();
+
+  const Network net = make_net();
+  Rng rng(opt.seed);
+  Trainer trainer{net, net.init(data.shape, he_normal(), rng), net.init_state(data.shape)};
+  trainer.opt_state = trainer.optimizer.init(trainer.params);
+
+  const std::size_t n = data.size();
+  const std::size_t n_batches = batches_to_time(n, opt.batch, opt.max_samples);
+  std::size_t samples_timed = 0;
+  std::vector<double> epoch_s, epoch_cpu_s;
+  Contention contention;
+  double last_loss = -1, allocs = -1;
+
+  if (train) {
+    BatchPlan plan = batches(n, opt.batch, false, &rng);
+    for (std::size_t b = 0; b < n_batches; ++b) samples_timed += plan[b].size();
+    for (int w = 0; w < opt.warmup; ++w) trainer.epoch(data, plan, n_batches);
+    for (int e = 0; e < opt.epochs; ++e) {
+      plan.reshuffle(rng);
+      contention.start();
+      const double cpu0 = process_cpu_seconds();
+      const auto t0 = Clock::now();
+      last_loss = trainer.epoch(data, plan, n_batches);
+      const double s = seconds_since(t0);
+      const double cpu = process_cpu_seconds() - cpu0;
+      contention.stop();
+      const double scale = double(n) / double(samples_timed);
+      epoch_s.push_back(s * scale);
+      epoch_cpu_s.push_back(cpu * scale);
+    }
+    // Heap allocations of steady-state steps (full batches, after the warm-up above).
+    {
+      const std::size_t steps = 5;
+      alloc::Scope scope;
+      trainer.epoch(data, plan, std::min<std::size_t>(steps, plan.size() - 1));
+      allocs = double(scope.counts().allocations()) / double(steps);
+    }
+  } else {
+    arma::fmat y;
+    auto pass = [&] {
+      const auto t0 = Clock::now();
+      samples_timed = 0;
+      for (std::size_t b = 0; b < n_batches; ++b) {
+        const std::size_t begin = b * opt.batch, end = std::min(n, begin + opt.batch);
+        const arma::fmat x(const_cast<float*>(data.x.colptr(begin)), data.x.n_rows, end - begin, false, true);
+        net.infer_into(trainer.params, trainer.state, x, data.shape, y);
+        samples_timed += end - begin;
+      }
+      return seconds_since(t0);
+    };
+    for (int w = 0; w < opt.warmup; ++w) pass();
+    for (int e = 0; e < opt.epochs; ++e) {
+      contention.start();
+      const double cpu0 = process_cpu_seconds();
+      const double s = pass();
+      const double cpu = process_cpu_seconds() - cpu0;
+      contention.stop();
+      const double scale = double(n) / double(samples_timed);
+      epoch_s.push_back(s * scale);
+      epoch_cpu_s.push_back(cpu * scale);
+    }
+  }
+
+  const double med = median(epoch_s);
+  JsonLine j;
+  j.str("impl", "layercache")
+      .str("case", net_name + (train ? "_b" : "_infer_b") + std::to_string(opt.batch))
+      .str("mode", opt.mode)
+      .integer("threads", opt.threads)
+      .integer("openblas_threads", blas_threads())
+      .integer("batch", static_cast<long long>(opt.batch))
+      .integer("width", net_name == "mlp" ? static_cast<long long>(mlp_width) : 0)
+      .integer("warmup", opt.warmup)
+      .str("set", train ? "train" : "test")
+      .integer("samples_per_epoch", static_cast<long long>(n))
+      .integer("samples_timed", static_cast<long long>(samples_timed))
+      .boolean("extrapolated", samples_timed < n)
+      .num("epoch_s", med)
+      .array("epochs_s", epoch_s)
+      .num("samples_per_s", double(n) / med)
+      .num("epoch_cpu_s", median(epoch_cpu_s))
+      .num("other_busy_frac", contention.other_busy_frac())
+      .num("loadavg_1m_start", load_start);
+  if (train) j.num("last_epoch_loss", last_loss).num("allocs_per_step", allocs);
+  j.num("rss_after_load_mb", rss_after_load).num("peak_rss_mb", peak_rss_mb()).print();
+  return 0;
+}

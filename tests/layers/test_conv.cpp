@@ -1,0 +1,540 @@
+// Specification of the convolution layers (Conv2D, MaxPool2D, Flatten, Reshape): the shared
+// gradient, cache-contract and float/double checks on small shapes, agreement with a plain
+// direct convolution, worked examples, aliasing and shape errors.
+#define BOOST_TEST_MODULE conv
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "layercache/layercache.hpp"
+#include "layercache/testing_boost.hpp"
+
+using namespace layercache;
+
+namespace {
+
+// ---- plain reference implementations, written straight from the definitions -------------
+
+// Value of pixel (h, w) of channel c in a sample column of shape (channels, height, width).
+std::size_t at(std::size_t c, std::size_t h, std::size_t w, std::size_t height, std::size_t width) {
+  return c * height * width + w * height + h;
+}
+
+// Kernel entry (kh, kw) of input channel c in the weight row: column (c·k + kw)·k + kh.
+std::size_t kernel_at(std::size_t c, std::size_t kh, std::size_t kw, std::size_t k) {
+  return (c * k + kw) * k + kh;
+}
+
+struct Naive {
+  Conv2DOptions o;
+  Shape in;  // (c, h, w)
+  std::size_t ho() const { return (in[1] + 2 * o.padding - o.kernel) / o.stride + 1; }
+  std::size_t wo() const { return (in[2] + 2 * o.padding - o.kernel) / o.stride + 1; }
+
+  // Calls f(oc, i, j, ci, kh, kw, h, w) for every product of a direct convolution whose input
+  // pixel (h, w) lies inside the image.
+  template <class F>
+  void each_term(F f) const {
+    for (std::size_t oc = 0; oc < o.out_channels; ++oc)
+      for (std::size_t i = 0; i < ho(); ++i)
+        for (std::size_t j = 0; j < wo(); ++j)
+          for (std::size_t ci = 0; ci < o.in_channels; ++ci)
+            for (std::size_t kh = 0; kh < o.kernel; ++kh)
+              for (std::size_t kw = 0; kw < o.kernel; ++kw) {
+                const long h = long(i * o.stride + kh) - long(o.padding);
+                const long w = long(j * o.stride + kw) - long(o.padding);
+                if (h < 0 || w < 0 || h >= long(in[1]) || w >= long(in[2])) continue;
+                f(oc, i, j, ci, kh, kw, std::size_t(h), std::size_t(w));
+              }
+  }
+
+  arma::mat forward(const arma::mat& weight, const arma::mat* bias, const arma::mat& x) const {
+    arma::mat y(o.out_channels * ho() * wo(), x.n_cols, arma::fill::zeros);
+    for (std::size_t n = 0; n < x.n_cols; ++n) {
+      each_term([&](auto oc, auto i, auto j, auto ci, auto kh, auto kw, auto h, auto w) {
+        y(at(oc, i, j, ho(), wo()), n) +=
+            weight(oc, kernel_at(ci, kh, kw, o.kernel)) * x(at(ci, h, w, in[1], in[2]), n);
+      });
+      if (bias)
+        for (std::size_t oc = 0; oc < o.out_channels; ++oc)
+          for (std::size_t p = 0; p < ho() * wo(); ++p) y(oc * ho() * wo() + p, n) += (*bias)(oc);
+    }
+    return y;
+  }
+
+  // dW, db and dx of Σ dy ⊙ y, term by term.
+  void backward(const arma::mat& weight, const arma::mat& x, const arma::mat& dy, arma::mat& dw,
+                arma::mat& db, arma::mat& dx) const {
+    dw.zeros(weight.n_rows, weight.n_cols);
+    db.zeros(o.out_channels, 1);
+    dx.zeros(x.n_rows, x.n_cols);
+    for (std::size_t n = 0; n < x.n_cols; ++n) {
+      each_term([&](auto oc, auto i, auto j, auto ci, auto kh, auto kw, auto h, auto w) {
+        const double g = dy(at(oc, i, j, ho(), wo()), n);
+        dw(oc, kernel_at(ci, kh, kw, o.kernel)) += g * x(at(ci, h, w, in[1], in[2]), n);
+        dx(at(ci, h, w, in[1], in[2]), n) += g * weight(oc, kernel_at(ci, kh, kw, o.kernel));
+      });
+      for (std::size_t oc = 0; oc < o.out_channels; ++oc)
+        for (std::size_t p = 0; p < ho() * wo(); ++p) db(oc) += dy(oc * ho() * wo() + p, n);
+    }
+  }
+};
+
+arma::mat random_matrix(std::size_t rows, std::size_t cols, Rng& rng) {
+  arma::mat m(rows, cols);
+  for (double& v : m) v = rng.normal();
+  return m;
+}
+
+double max_relative_difference(const arma::mat& a, const arma::mat& b) {
+  BOOST_REQUIRE(a.n_rows == b.n_rows && a.n_cols == b.n_cols);
+  return arma::abs(a - b).max() / std::max(arma::abs(b).max(), 1e-300);
+}
+
+
+// The message of the ShapeError that `f` throws (fails the test when it throws none).
+template <class F>
+std::string shape_error_of(F f) {
+  try {
+    f();
+  } catch (const ShapeError& e) {
+    return e.what();
+  }
+  BOOST_ERROR("expected a ShapeError");
+  return {};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+struct ConvCase {
+  const char* name;
+  Conv2DOptions options;
+  Shape input;
+};
+
+// Small shapes covering stride 1 and 2, padding 0 and 1, with and without bias.
+std::vector<ConvCase> conv_cases() {
+  return {
+      {"stride1_pad0", {.in_channels = 2, .out_channels = 3, .kernel = 3}, Shape{2, 6, 5}},
+      {"stride1_pad1", {.in_channels = 2, .out_channels = 3, .kernel = 3, .padding = 1},
+       Shape{2, 6, 5}},
+      {"stride2_pad0", {.in_channels = 2, .out_channels = 3, .kernel = 3, .stride = 2},
+       Shape{2, 6, 5}},
+      {"stride2_pad1", {.in_channels = 2, .out_channels = 3, .kernel = 3, .stride = 2, .padding = 1},
+       Shape{2, 6, 5}},
+      {"kernel2_no_bias", {.in_channels = 2, .out_channels = 3, .kernel = 2, .bias = false},
+       Shape{2, 6, 5}},
+      {"kernel1", {.in_channels = 2, .out_channels = 3, .kernel = 1}, Shape{2, 4, 3}},
+      {"stride1_padding_wider_than_kernel",
+       {.in_channels = 1, .out_channels = 2, .kernel = 2, .padding = 2}, Shape{1, 3, 4}},
+      {"padding_wider_than_kernel", {.in_channels = 1, .out_channels = 2, .kernel = 2, .stride = 3, .padding = 3},
+       Shape{1, 3, 4}},
+  };
+}
+
+}  // namespace
+
+// ---- Conv2D -----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(conv2d_passes_gradient_check) {
+  double worst = 0;
+  for (const auto& c : conv_cases()) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const auto r = testing::check_gradients(Conv2D(c.options), c.input);
+      BOOST_TEST(r.passed, r.report());
+      worst = std::max(worst, r.worst.relative_error);
+      BOOST_TEST_MESSAGE("conv2d " << c.name << ": " << r.report());
+    }
+  }
+  BOOST_TEST_MESSAGE("conv2d worst relative error over all cases: " << worst);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_passes_gradient_check_one_sample_per_batch) {
+  // With one sample the GEMM writes straight into the output column (no rearrangement).
+  testing::GradCheckOptions one;
+  one.batch = 1;
+  for (const auto& c : conv_cases()) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const auto r = testing::check_gradients(Conv2D(c.options), c.input, one);
+      BOOST_TEST(r.passed, r.report());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_keeps_cache_contract) {
+  for (const auto& c : conv_cases()) {
+    BOOST_TEST_CONTEXT(c.name) {
+      LAYERCACHE_CHECK_CACHE_CONTRACT(Conv2D(c.options), c.input);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_float_matches_double) {
+  for (const auto& c : conv_cases()) {
+    BOOST_TEST_CONTEXT(c.name) {
+      LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(Conv2D(c.options), c.input, 1e-5);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_equals_direct_convolution) {
+  // The last case is large enough that samples are processed in blocks of several samples,
+  // with a remainder block of one, so every path of the blocked im2col is compared.
+  std::vector<ConvCase> cases = conv_cases();
+  cases.push_back({"blocked", {.in_channels = 3, .out_channels = 8, .kernel = 3, .padding = 1},
+                   Shape{3, 30, 30}});
+  cases.push_back({"blocked_stride2", {.in_channels = 3, .out_channels = 5, .kernel = 4, .stride = 2},
+                   Shape{3, 41, 37}});
+  Rng rng(11);
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const Conv2D conv(c.options);
+      const Naive naive{c.options, c.input};
+      const auto params = conv.init<double>(c.input, xavier_normal(), rng);
+      arma::mat bias = random_matrix(c.options.out_channels, 1, rng);
+      auto with_bias = params;
+      if (c.options.bias) with_bias.at("bias").value() = bias;
+      const arma::mat x = random_matrix(c.input.size(), 9, rng);
+      const arma::mat& w = params.at("weight").value();
+      const arma::mat expected = naive.forward(w, c.options.bias ? &bias : nullptr, x);
+
+      const auto out = conv.forward(with_bias, x, c.input);
+      BOOST_TEST(max_relative_difference(out.y(), expected) <= 1e-13);
+      BOOST_TEST(max_relative_difference(conv.infer(with_bias, x, c.input), expected) <= 1e-13);
+
+      const arma::mat dy = random_matrix(expected.n_rows, expected.n_cols, rng);
+      arma::mat dw, db, dx;
+      naive.backward(w, x, dy, dw, db, dx);
+      const auto grads = conv.backward(with_bias, *out.cache, dy);
+      BOOST_TEST(max_relative_difference(grads.dx, dx) <= 1e-13);
+      BOOST_TEST(max_relative_difference(grads.grads.at("weight").value(), dw) <= 1e-13);
+      if (c.options.bias)
+        BOOST_TEST(max_relative_difference(grads.grads.at("bias").value(), db) <= 1e-13);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_float_large_batch_matches_double) {
+  // Float through the blocked path, against double: accumulations stay accurate in blocks.
+  const Conv2DOptions o{.in_channels = 4, .out_channels = 6, .kernel = 3};
+  const Shape in{4, 16, 16};
+  const Conv2D conv(o);
+  Rng rng(5);
+  const auto params = conv.init<double>(in, xavier_normal(), rng);
+  const arma::mat x = random_matrix(in.size(), 37, rng);
+  const arma::mat y = conv.forward(params, x, in).y();
+  const arma::fmat yf = conv.forward(convert<float>(params), arma::fmat(arma::conv_to<arma::fmat>::from(x)), in).y();
+  BOOST_TEST(max_relative_difference(arma::conv_to<arma::mat>::from(yf), y) <= 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_worked_example) {
+  // Image [1 2 3; 4 5 6; 7 8 9] (rows h, columns w), stored column by column; kernel
+  // [1 2; 3 4] (rows kh, columns kw), weight row [1 3 2 4] (kernel stored column by column).
+  const arma::mat x = arma::vec{1, 4, 7, 2, 5, 8, 3, 6, 9};
+  Tree<double> params;
+  params.add("weight", Tree<double>(arma::mat{{1, 3, 2, 4}}));
+  params.add("bias", Tree<double>(arma::mat{0.5}));
+  const Conv2D conv({.in_channels = 1, .out_channels = 1, .kernel = 2});
+  const arma::mat y = conv.forward(params, x, Shape{1, 3, 3}).y();
+  // y(i, j) = x(i, j) + 2 x(i, j+1) + 3 x(i+1, j) + 4 x(i+1, j+1) + 0.5; column by column.
+  const arma::mat expected = arma::mat{37.5, 67.5, 47.5, 77.5}.t();
+  BOOST_TEST(arma::approx_equal(y, expected, "absdiff", 1e-12), "got\n" << y);
+
+  // Stride 2 and padding 1: only the kernel entries that land inside the image count.
+  Tree<double> no_bias;
+  no_bias.add("weight", Tree<double>(arma::mat{{1, 3, 2, 4}}));
+  const Conv2D strided({.in_channels = 1, .out_channels = 1, .kernel = 2, .stride = 2,
+                        .padding = 1, .bias = false});
+  const arma::mat ys = strided.forward(no_bias, x, Shape{1, 3, 3}).y();
+  // y(0,0) = 4·1, y(1,0) = 2·4 + 4·7, y(0,1) = 3·2 + 4·3, y(1,1) = 5 + 2·6 + 3·8 + 4·9
+  const arma::mat expected_s = arma::mat{4, 36, 18, 77}.t();
+  BOOST_TEST(arma::approx_equal(ys, expected_s, "absdiff", 1e-12), "got\n" << ys);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_declares_weight_and_bias_with_fans) {
+  const Conv2D conv({.in_channels = 3, .out_channels = 8, .kernel = 5});
+  const auto specs = conv.param_specs(Shape{3, 12, 12});
+  BOOST_REQUIRE(specs.size() == 2u);
+  BOOST_TEST(specs[0].name == "weight");
+  BOOST_TEST(specs[0].rows == 8u);
+  BOOST_TEST(specs[0].cols == 75u);
+  BOOST_TEST(specs[0].fan_in == 75u);
+  BOOST_TEST(specs[0].fan_out == 200u);
+  BOOST_TEST(specs[1].name == "bias");
+  BOOST_TEST(specs[1].rows == 8u);
+  BOOST_TEST((conv.output_shape(Shape{3, 12, 12}) == Shape{8, 8, 8}));
+  const Conv2D strided({.in_channels = 3, .out_channels = 8, .kernel = 3, .stride = 2, .padding = 1});
+  BOOST_TEST((strided.output_shape(Shape{3, 28, 27}) == Shape{8, 14, 14}));
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_skips_gradients_nobody_asked_for) {
+  const Shape in{2, 6, 5};
+  const Network net{named("conv", Conv2D({.in_channels = 2, .out_channels = 3})),
+                    named("head", Dense(3 * 4 * 3, 2))};
+  Rng rng(3);
+  const auto params = net.init<double>(in, xavier_normal(), rng);
+  const arma::mat x = random_matrix(in.size(), 4, rng);
+  const auto out = net.forward(params, x, in);
+  const arma::mat dy = random_matrix(2, 4, rng);
+  const auto full = net.backward(params, *out.cache, dy);
+
+  Needs frozen_weight;
+  const FrozenSet frozen = freeze(params, {"conv/weight"});
+  frozen_weight.frozen = &frozen;
+  const auto partial = net.backward(params, *out.cache, dy, frozen_weight);
+  BOOST_TEST(partial.grads.at("conv/weight").value().is_empty());
+  BOOST_TEST(arma::approx_equal(partial.grads.at("conv/bias").value(),
+                                full.grads.at("conv/bias").value(), "absdiff", 0.0));
+  BOOST_TEST(arma::approx_equal(partial.dx, full.dx, "absdiff", 0.0));
+
+  Needs no_input;
+  no_input.input = false;
+  const auto first_layer = net.backward(params, *out.cache, dy, no_input);
+  BOOST_TEST(first_layer.dx.is_empty());
+  BOOST_TEST(arma::approx_equal(first_layer.grads.at("conv/weight").value(),
+                                full.grads.at("conv/weight").value(), "absdiff", 0.0));
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_cache_shares_the_input_instead_of_copying_it) {
+  const Shape in{1, 6, 6};
+  const Network net{Conv2D({.in_channels = 1, .out_channels = 2}), ReLU(),
+                    Conv2D({.in_channels = 2, .out_channels = 2})};
+  Rng rng(1);
+  const auto params = net.init<double>(in, xavier_normal(), rng);
+  const auto out = net.forward(params, random_matrix(in.size(), 2, rng), in);
+  const auto& steps = dynamic_cast<const NetworkCache<double>&>(*out.cache).steps;
+  const auto& conv2 = dynamic_cast<const Conv2DCache<double>&>(*steps[2].cache);
+  BOOST_TEST(conv2.x.get() == steps[1].output.get());
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_rejects_flat_input_and_names_the_image_shape) {
+  const Conv2D conv({.in_channels = 1, .out_channels = 4});
+  const std::string flat = shape_error_of([&] { conv.output_shape(Shape{784}); });
+  BOOST_TEST(contains(flat, "expected input (1, height, width)"), flat);
+  BOOST_TEST(contains(flat, "got (784)"), flat);
+  BOOST_TEST(contains(flat, "Shape{1, 28, 28}"), flat);
+
+  const std::string channels = shape_error_of([&] { conv.output_shape(Shape{3, 8, 8}); });
+  BOOST_TEST(contains(channels, "expected input (1, height, width)"), channels);
+  BOOST_TEST(contains(channels, "got (3, 8, 8)"), channels);
+
+  const std::string small = shape_error_of([&] { conv.output_shape(Shape{1, 2, 8}); });
+  BOOST_TEST(contains(small, "at least 3 × 3"), small);
+  BOOST_TEST(contains(small, "got (1, 2, 8)"), small);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_shape_error_in_a_network_names_the_layer_path) {
+  const Network net{Conv2D({.in_channels = 1, .out_channels = 4}), ReLU(),
+                    Conv2D({.in_channels = 3, .out_channels = 4})};
+  const std::string e = shape_error_of([&] { net.output_shape(Shape{1, 8, 8}); });
+  BOOST_TEST(contains(e, "conv2d2: expected input (3, height, width)"), e);
+  BOOST_TEST(contains(e, "got (4, 6, 6)"), e);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_rejects_zero_sizes) {
+  BOOST_CHECK_THROW(Conv2D({.in_channels = 0, .out_channels = 4}), ConfigError);
+  BOOST_CHECK_THROW(Conv2D({.in_channels = 1, .out_channels = 4, .stride = 0}), ConfigError);
+}
+
+// ---- MaxPool2D ----------------------------------------------------------------------------
+
+struct PoolCase {
+  const char* name;
+  MaxPool2DOptions options;
+  Shape input;
+};
+
+std::vector<PoolCase> pool_cases() {
+  return {
+      {"kernel2_stride2", {.kernel = 2, .stride = 2}, Shape{2, 6, 5}},
+      {"kernel2_stride1_overlapping", {.kernel = 2, .stride = 1}, Shape{2, 6, 5}},
+      {"kernel3_stride2_overlapping", {.kernel = 3, .stride = 2}, Shape{2, 6, 5}},
+      {"default_stride_is_kernel", {.kernel = 3}, Shape{2, 7, 6}},
+  };
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_passes_shared_checks) {
+  for (const auto& c : pool_cases()) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const MaxPool2D pool(c.options);
+      const auto r = testing::check_gradients(pool, c.input);
+      BOOST_TEST(r.passed, r.report());
+      BOOST_TEST_MESSAGE("max_pool2d " << c.name << ": " << r.report());
+      LAYERCACHE_CHECK_CACHE_CONTRACT(pool, c.input);
+      LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(pool, c.input, 1e-5);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_picks_window_maxima) {
+  // One 4×4 channel (rows h, columns w), column by column; 2×2 windows, stride 2.
+  const arma::mat image = {{1, 5, 2, 0}, {3, 4, 8, 1}, {9, 0, 6, 7}, {2, 2, 3, 5}};
+  const arma::mat x = arma::vectorise(image);
+  const MaxPool2D pool({.kernel = 2, .stride = 2});
+  const auto out = pool.forward(Tree<double>{}, x, Shape{1, 4, 4});
+  BOOST_TEST((out.shape == Shape{1, 2, 2}));
+  const arma::mat expected = arma::vectorise(arma::mat{{5, 8}, {9, 7}});
+  BOOST_TEST(arma::approx_equal(out.y(), expected, "absdiff", 0.0), "got\n" << out.y());
+  BOOST_TEST(arma::approx_equal(pool.infer(Tree<double>{}, x, Shape{1, 4, 4}), expected, "absdiff", 0.0));
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_routes_gradients_to_the_maxima) {
+  const arma::mat image = {{1, 5, 2, 0}, {3, 4, 8, 1}, {9, 0, 6, 7}, {2, 2, 3, 5}};
+  const MaxPool2D pool({.kernel = 2, .stride = 2});
+  const auto out = pool.forward(Tree<double>{}, arma::mat(arma::vectorise(image)), Shape{1, 4, 4});
+  const arma::mat dy = arma::vectorise(arma::mat{{10, 20}, {30, 40}});
+  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, dy).dx;
+  const arma::mat expected = {{0, 10, 0, 0}, {0, 0, 20, 0}, {30, 0, 0, 40}, {0, 0, 0, 0}};
+  BOOST_TEST(arma::approx_equal(dx, arma::vectorise(expected), "absdiff", 0.0), "got\n"
+                                                                                  << dx);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_adds_gradients_of_overlapping_windows) {
+  // 3×3 image whose centre is the maximum of all four 2×2 windows (stride 1).
+  const arma::mat image = {{1, 2, 1}, {2, 9, 2}, {1, 2, 1}};
+  const MaxPool2D pool({.kernel = 2, .stride = 1});
+  const auto out = pool.forward(Tree<double>{}, arma::mat(arma::vectorise(image)), Shape{1, 3, 3});
+  const arma::mat dy = arma::vec{1, 2, 3, 4};
+  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, dy).dx;
+  arma::mat expected(9, 1, arma::fill::zeros);
+  expected(4) = 10;
+  BOOST_TEST(arma::approx_equal(dx, expected, "absdiff", 0.0), "got\n" << dx);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_ties_go_to_the_first_maximum_in_memory_order) {
+  // All four entries equal: the first in memory order, (0, 0), gets the whole gradient.
+  const MaxPool2D pool({.kernel = 2});
+  const arma::mat x(4, 1, arma::fill::value(3.0));
+  const auto out = pool.forward(Tree<double>{}, x, Shape{1, 2, 2});
+  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, arma::mat{1.0}).dx;
+  BOOST_TEST(arma::approx_equal(dx, arma::mat{1.0, 0, 0, 0}.t(), "absdiff", 0.0), "got\n" << dx);
+  // Equal maxima in (1, 0) and (0, 1): (1, 0) comes first down the first column.
+  const arma::mat y = {0, 5, 5, 1};
+  const auto out2 = pool.forward(Tree<double>{}, arma::mat(y.t()), Shape{1, 2, 2});
+  const arma::mat dx2 = pool.backward(Tree<double>{}, *out2.cache, arma::mat{1.0}).dx;
+  BOOST_TEST(arma::approx_equal(dx2, arma::mat{0, 1.0, 0, 0}.t(), "absdiff", 0.0), "got\n" << dx2);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_propagates_nan) {
+  const MaxPool2D pool({.kernel = 2});
+  const arma::mat x = arma::mat{1, arma::datum::nan, 7, 2}.t();
+  const arma::mat y = pool.forward(Tree<double>{}, x, Shape{1, 2, 2}).y();
+  BOOST_TEST(std::isnan(y(0)));
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_cache_holds_indices_not_the_input) {
+  const MaxPool2D pool({.kernel = 2});
+  Rng rng(2);
+  const arma::mat x = random_matrix(2 * 6 * 6, 5, rng);
+  const auto out = pool.forward(Tree<double>{}, x, Shape{2, 6, 6});
+  // one 4-byte index per output: 2·3·3 outputs × 5 samples
+  BOOST_TEST(out.cache->bytes() == 2u * 3 * 3 * 5 * 4);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_floors_output_sizes_and_rejects_small_inputs) {
+  const MaxPool2D pool({.kernel = 2, .stride = 2});
+  BOOST_TEST((pool.output_shape(Shape{3, 7, 5}) == Shape{3, 3, 2}));
+  const std::string small = shape_error_of([&] { pool.output_shape(Shape{3, 1, 5}); });
+  BOOST_TEST(contains(small, "at least 2 × 2"), small);
+  BOOST_TEST(contains(small, "got (3, 1, 5)"), small);
+  const std::string flat = shape_error_of([&] { pool.output_shape(Shape{64}); });
+  BOOST_TEST(contains(flat, "expected input (channels, height, width), got (64)"), flat);
+}
+
+// ---- Flatten and Reshape ------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(flatten_passes_shared_checks) {
+  const Flatten flatten;
+  const Shape in{2, 3, 4};
+  const auto r = testing::check_gradients(flatten, in);
+  BOOST_TEST(r.passed, r.report());
+  const auto contract = testing::check_cache_contract(flatten, in);
+  BOOST_TEST(contract.passed, contract.report());
+  LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(flatten, in, 1e-5);
+  BOOST_TEST((flatten.output_shape(in) == Shape{24}));
+}
+
+BOOST_AUTO_TEST_CASE(flatten_output_is_the_input_buffer) {
+  const Flatten flatten;
+  Rng rng(4);
+  const auto out = flatten.forward(Tree<double>{}, random_matrix(24, 3, rng), Shape{2, 3, 4});
+  BOOST_TEST(out.y().memptr() == out.input->memptr());
+  BOOST_TEST(out.cache->bytes() == 0u);
+  BOOST_TEST((out.shape == Shape{24}));
+}
+
+BOOST_AUTO_TEST_CASE(flatten_in_a_network_shares_the_previous_output) {
+  const Shape in{1, 6, 6};
+  const Network net{Conv2D({.in_channels = 1, .out_channels = 2}), Flatten(), Dense(32, 3)};
+  Rng rng(1);
+  const auto params = net.init<double>(in, xavier_normal(), rng);
+  const auto out = net.forward(params, random_matrix(in.size(), 2, rng), in);
+  const auto& steps = dynamic_cast<const NetworkCache<double>&>(*out.cache).steps;
+  BOOST_TEST(steps[1].output.get() == steps[0].output.get());
+  BOOST_TEST(steps[1].y().memptr() == steps[0].y().memptr());
+}
+
+BOOST_AUTO_TEST_CASE(flatten_rejects_rows_that_contradict_the_shape) {
+  const Flatten flatten;
+  const std::string e = shape_error_of(
+      [&] { flatten.forward(Tree<double>{}, arma::mat(25, 2, arma::fill::zeros), Shape{2, 3, 4}); });
+  BOOST_TEST(contains(e, "(2, 3, 4)"), e);
+  BOOST_TEST(contains(e, "25"), e);
+}
+
+BOOST_AUTO_TEST_CASE(reshape_passes_shared_checks_and_aliases) {
+  const Reshape reshape(Shape{1, 4, 6});
+  const Shape in{24};
+  const auto r = testing::check_gradients(reshape, in);
+  BOOST_TEST(r.passed, r.report());
+  const auto contract = testing::check_cache_contract(reshape, in);
+  BOOST_TEST(contract.passed, contract.report());
+  LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(reshape, in, 1e-5);
+  Rng rng(4);
+  const auto out = reshape.forward(Tree<double>{}, random_matrix(24, 3, rng), in);
+  BOOST_TEST(out.y().memptr() == out.input->memptr());
+  BOOST_TEST((out.shape == Shape{1, 4, 6}));
+  const std::string e = shape_error_of([&] { reshape.output_shape(Shape{25}); });
+  BOOST_TEST(contains(e, "expected input of 24 values to reshape into (1, 4, 6), got (25)"), e);
+}
+
+// ---- A small CNN --------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(cnn_passes_gradient_check) {
+  const Network cnn{Conv2D({.in_channels = 1, .out_channels = 2, .kernel = 3}), ReLU(),
+                    MaxPool2D({.kernel = 2}), Flatten(), Dense(2 * 3 * 3, 3)};
+  const Shape in{1, 8, 8};
+  BOOST_TEST((cnn.output_shape(in) == Shape{3}));
+  // Many input pixels are no window's maximum (or feed only switched-off ReLUs): their exact
+  // gradient is 0 and the finite difference returns round-off of about 1e-12, which the
+  // default floor of 1e-6 would count as a relative error of 1e-6. A floor of 1e-5 keeps such
+  // entries from failing while every entry with a gradient above 1e-5 is still held to 1e-6.
+  testing::GradCheckOptions options;
+  options.floor = 1e-5;
+  const auto r = testing::check_gradients(cnn, in, options);
+  BOOST_TEST(r.passed, r.report());
+  BOOST_TEST_MESSAGE("cnn: " << r.report());
+  LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(cnn, in, 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(cnn_keeps_cache_contract) {
+  const Network cnn{Conv2D({.in_channels = 1, .out_channels = 2, .kernel = 3}), ReLU(),
+                    MaxPool2D({.kernel = 2}), Flatten(), Dense(2 * 3 * 3, 3)};
+  const Shape in{1, 8, 8};
+  LAYERCACHE_CHECK_CACHE_CONTRACT(cnn, in);
+}
+
+BOOST_AUTO_TEST_CASE(cnn_starting_from_flat_rows_with_reshape_passes_gradient_check) {
+  const Network cnn{Reshape(Shape{1, 6, 6}), Conv2D({.in_channels = 1, .out_channels = 2, .padding = 1}),
+                    MaxPool2D({.kernel = 2}), Conv2D({.in_channels = 2, .out_channels = 2, .stride = 2}),
+                    Flatten(), Dense(2, 2)};
+  testing::GradCheckOptions options;
+  options.floor = 1e-5;  // as above: exact zeros behind max pooling
+  const auto r = testing::check_gradients(cnn, Shape{36}, options);
+  BOOST_TEST(r.passed, r.report());
+  BOOST_TEST_MESSAGE("reshape cnn: " << r.report());
+}
