@@ -21,7 +21,9 @@ LC_TEST_PACKAGES=(dataset-fashion-mnist doxygen hdf5-tools)
 LC_DEMO_PACKAGES=(dataset-fashion-mnist gnuplot-nox)
 
 # How scripts/test and scripts/demo configure the shared build directory.
-LC_SETUP_ARGS=(--buildtype=release -Dtests=enabled -Dexamples=enabled)
+# Benchmarks are never built or run here (benchmarks/run does that), so a machine with
+# libtorch installed does not spend minutes compiling the peer programs.
+LC_SETUP_ARGS=(--buildtype=release -Dtests=enabled -Dexamples=enabled -Dbenchmarks=disabled)
 
 lc_log() { printf '==> %s\n' "$*"; }
 

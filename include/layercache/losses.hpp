@@ -122,19 +122,20 @@ class Loss {
 };
 
 /// Base for concrete losses: implements both virtual value_and_grad overloads by calling the
-/// derived class's member template
-///   template <class T> double compute_t(const arma::Mat<T>& y, const Targets<T>& targets,
-///                                       arma::Mat<T>* grad) const;
-/// so a loss is written once for any element type.
+/// derived class's member template `compute_t(y, targets, grad)` (one template over the
+/// element type T, returning the value and writing the gradient when grad is not null), so
+/// a loss is written once for any element type.
 template <class Derived>
 class LossImpl : public Loss {
  public:
   using Loss::value_and_grad;
 
+  /// Calls Derived::compute_t<float> (see Loss::value_and_grad).
   double value_and_grad(const arma::Mat<float>& y, const Targets<float>& targets,
                         arma::Mat<float>* grad) const override {
     return static_cast<const Derived&>(*this).compute_t(y, targets, grad);
   }
+  /// Calls Derived::compute_t<double> (see Loss::value_and_grad).
   double value_and_grad(const arma::Mat<double>& y, const Targets<double>& targets,
                         arma::Mat<double>* grad) const override {
     return static_cast<const Derived&>(*this).compute_t(y, targets, grad);

@@ -16,7 +16,7 @@ struct DenseOptions {
 /// What Dense keeps for backward: its input, shared with the previous layer's output.
 template <class T>
 struct DenseCache : Cache {
-  ConstBuffer<T> x;  // input (n_in × batch)
+  ConstBuffer<T> x;  ///< input (n_in × batch), shared with the previous layer's output
 
   const char* kind() const noexcept override { return "dense"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {

@@ -2,8 +2,6 @@
 // compile in seconds. scripts/compile_time times `g++ -std=c++20 -O2 -c` of this file.
 #include <cstdio>
 #include <layercache/layercache.hpp>
-#include <layercache/losses.hpp>
-#include <layercache/optimizers.hpp>
 
 int main() {
   using namespace layercache;
