@@ -62,7 +62,7 @@ void throw_grads_mismatch(const Tree<T>& params, const Tree<T>& grads, const std
 
 template <class T>
 const arma::Mat<T>* first_nonfinite(const Tree<T>& grads) {
-  if (grads.is_leaf()) return grads.value().has_nonfinite() ? &grads.value() : nullptr;
+  if (grads.is_leaf()) return optim::all_finite(grads.value()) ? nullptr : &grads.value();
   for (std::size_t i = 0; i < grads.size(); ++i)
     if (const arma::Mat<T>* bad = first_nonfinite(grads.child(i))) return bad;
   return nullptr;
@@ -234,8 +234,7 @@ double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& sta
   double norm_squared = 0.0;
   optim::for_each_update(
       [&](const arma::Mat<T>& u, arma::Mat<T>& p) {
-        norm_squared += optim::sum_of_squares(u);
-        p += u;
+        norm_squared += optim::add_and_sum_of_squares(u, p);
       },
       state.updates_, params);
   // A float count is exact up to 2^24 updates and then stays there (see docs/optimizers.md).
