@@ -73,12 +73,17 @@ if [[ ! -x "$BIN/torch_mlp" ]]; then
   echo "libtorch twins not built (libtorch not found at configure time); roofline only" >&2
   exit 0
 fi
-for t in 1 2; do
-  for b in 32 128 512; do run "$BIN/torch_mlp" --batch "$b" --threads "$t" "${MLP[@]}"; done
-  run "$BIN/torch_cnn" --batch 128 --threads "$t" "${CNN[@]}"
+# With one thread libgomp has no worker to park, so its wait policy only matters for --threads 2:
+# there each torch run is done with libgomp's default (spinning) and with OMP_WAIT_POLICY=PASSIVE,
+# and the faster of the two is libtorch's best (on 2 cores the spinning worker starves OpenBLAS).
+for cfg in "1 default" "2 default" "2 PASSIVE"; do
+  read -r t policy <<<"$cfg"
+  if [[ "$policy" == default ]]; then env_cmd=(env -u OMP_WAIT_POLICY); else env_cmd=(env OMP_WAIT_POLICY="$policy"); fi
+  for b in 32 128 512; do run "${env_cmd[@]}" "$BIN/torch_mlp" --batch "$b" --threads "$t" "${MLP[@]}"; done
+  run "${env_cmd[@]}" "$BIN/torch_cnn" --batch 128 --threads "$t" "${CNN[@]}"
   for b in 1 256; do
-    run "$BIN/torch_mlp" --mode infer --batch "$b" --threads "$t" "${INF[@]}"
-    run "$BIN/torch_cnn" --mode infer --batch "$b" --threads "$t" "${INF[@]}"
+    run "${env_cmd[@]}" "$BIN/torch_mlp" --mode infer --batch "$b" --threads "$t" "${INF[@]}"
+    run "${env_cmd[@]}" "$BIN/torch_cnn" --mode infer --batch "$b" --threads "$t" "${INF[@]}"
   done
 done
 echo "results in $OUT" >&2

@@ -21,6 +21,12 @@
 // kernels) but not OpenBLAS, which libtorch on Debian calls for Linear layers (addmm -> sgemm_)
 // through its own pthread pool; openblas_set_num_threads is therefore called as well, so
 // "--threads 1" means one core for everything.
+//
+// With --threads 2 on a 2-core machine, libgomp's default spin-waiting (OMP_WAIT_POLICY unset)
+// makes libtorch's idle OpenMP worker compete with OpenBLAS's worker thread for the second core:
+// the MLP then trains several times slower than with one thread. Run it with
+// OMP_WAIT_POLICY=PASSIVE as well (run_baseline.sh does both) and take the better of the two
+// as libtorch's best; the JSON records the policy in "omp_wait_policy".
 #pragma once
 
 #include "alloc_counter.hpp"
@@ -32,6 +38,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -39,6 +46,13 @@ extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_num_threads(void);
 
 namespace lcbench::torchbench {
+
+// libgomp reads OMP_WAIT_POLICY when it is loaded, before main, so it cannot be set from here;
+// it is recorded because it decides libtorch's 2-thread speed on a 2-core machine (see README).
+inline std::string omp_wait_policy() {
+  const char* p = std::getenv("OMP_WAIT_POLICY");
+  return p && *p ? p : "default";
+}
 
 inline void set_threads(int threads) {
   // Must run before any parallel work: the inter-op pool can be sized only once.
@@ -206,6 +220,7 @@ int run(const Options& opt, const std::string& name, const std::vector<std::int6
       .integer("torch_threads", torch::get_num_threads())
       .integer("interop_threads", at::get_num_interop_threads())
       .integer("openblas_threads", openblas_get_num_threads())
+      .str("omp_wait_policy", omp_wait_policy())
       .integer("batch", static_cast<long long>(opt.batch))
       .integer("warmup", opt.warmup)
       .str("set", train ? "train" : "test")
