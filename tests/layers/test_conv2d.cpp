@@ -1,17 +1,13 @@
-// Specification of the convolution layers (Conv2D, MaxPool2D, Flatten, Reshape): the shared
-// gradient, cache-contract and float/double checks on small shapes, agreement with a plain
-// direct convolution, worked examples, aliasing and shape errors.
-#define BOOST_TEST_MODULE conv
+// Specification of Conv2D: the shared checks on small shapes, agreement with a plain
+// direct convolution, a worked example, and CNNs built from the convolution layers.
 #include <boost/test/unit_test.hpp>
-
-#include <algorithm>
-#include <string>
-#include <vector>
 
 #include "layercache/layercache.hpp"
 #include "layercache/testing_boost.hpp"
+#include "layer_test_support.hpp"
 
 using namespace layercache;
+using namespace layer_tests;
 
 namespace {
 
@@ -81,34 +77,6 @@ struct Naive {
     }
   }
 };
-
-arma::mat random_matrix(std::size_t rows, std::size_t cols, Rng& rng) {
-  arma::mat m(rows, cols);
-  for (double& v : m) v = rng.normal();
-  return m;
-}
-
-double max_relative_difference(const arma::mat& a, const arma::mat& b) {
-  BOOST_REQUIRE(a.n_rows == b.n_rows && a.n_cols == b.n_cols);
-  return arma::abs(a - b).max() / std::max(arma::abs(b).max(), 1e-300);
-}
-
-
-// The message of the ShapeError that `f` throws (fails the test when it throws none).
-template <class F>
-std::string shape_error_of(F f) {
-  try {
-    f();
-  } catch (const ShapeError& e) {
-    return e.what();
-  }
-  BOOST_ERROR("expected a ShapeError");
-  return {};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 struct ConvCase {
   const char* name;
@@ -341,168 +309,6 @@ BOOST_AUTO_TEST_CASE(conv2d_rejects_zero_sizes) {
 }
 
 // ---- MaxPool2D ----------------------------------------------------------------------------
-
-struct PoolCase {
-  const char* name;
-  MaxPool2DOptions options;
-  Shape input;
-};
-
-std::vector<PoolCase> pool_cases() {
-  return {
-      {"kernel2_stride2", {.kernel = 2, .stride = 2}, Shape{2, 6, 5}},
-      {"kernel2_stride1_overlapping", {.kernel = 2, .stride = 1}, Shape{2, 6, 5}},
-      {"kernel3_stride2_overlapping", {.kernel = 3, .stride = 2}, Shape{2, 6, 5}},
-      {"default_stride_is_kernel", {.kernel = 3}, Shape{2, 7, 6}},
-  };
-}
-
-BOOST_AUTO_TEST_CASE(max_pool2d_passes_shared_checks) {
-  for (const auto& c : pool_cases()) {
-    BOOST_TEST_CONTEXT(c.name) {
-      const MaxPool2D pool(c.options);
-      const auto r = testing::check_gradients(pool, c.input);
-      BOOST_TEST(r.passed, r.report());
-      BOOST_TEST_MESSAGE("max_pool2d " << c.name << ": " << r.report());
-      LAYERCACHE_CHECK_CACHE_CONTRACT(pool, c.input);
-      LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(pool, c.input, 1e-5);
-    }
-  }
-}
-
-BOOST_AUTO_TEST_CASE(max_pool2d_picks_window_maxima) {
-  // One 4×4 channel (rows h, columns w), column by column; 2×2 windows, stride 2.
-  const arma::mat image = {{1, 5, 2, 0}, {3, 4, 8, 1}, {9, 0, 6, 7}, {2, 2, 3, 5}};
-  const arma::mat x = arma::vectorise(image);
-  const MaxPool2D pool({.kernel = 2, .stride = 2});
-  const auto out = pool.forward(Tree<double>{}, x, Shape{1, 4, 4});
-  BOOST_TEST((out.shape == Shape{1, 2, 2}));
-  const arma::mat expected = arma::vectorise(arma::mat{{5, 8}, {9, 7}});
-  BOOST_TEST(arma::approx_equal(out.y(), expected, "absdiff", 0.0), "got\n" << out.y());
-  BOOST_TEST(arma::approx_equal(pool.infer(Tree<double>{}, x, Shape{1, 4, 4}), expected, "absdiff", 0.0));
-}
-
-BOOST_AUTO_TEST_CASE(max_pool2d_routes_gradients_to_the_maxima) {
-  const arma::mat image = {{1, 5, 2, 0}, {3, 4, 8, 1}, {9, 0, 6, 7}, {2, 2, 3, 5}};
-  const MaxPool2D pool({.kernel = 2, .stride = 2});
-  const auto out = pool.forward(Tree<double>{}, arma::mat(arma::vectorise(image)), Shape{1, 4, 4});
-  const arma::mat dy = arma::vectorise(arma::mat{{10, 20}, {30, 40}});
-  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, dy).dx;
-  const arma::mat expected = {{0, 10, 0, 0}, {0, 0, 20, 0}, {30, 0, 0, 40}, {0, 0, 0, 0}};
-  BOOST_TEST(arma::approx_equal(dx, arma::vectorise(expected), "absdiff", 0.0), "got\n"
-                                                                                  << dx);
-}
-
-BOOST_AUTO_TEST_CASE(max_pool2d_adds_gradients_of_overlapping_windows) {
-  // 3×3 image whose centre is the maximum of all four 2×2 windows (stride 1).
-  const arma::mat image = {{1, 2, 1}, {2, 9, 2}, {1, 2, 1}};
-  const MaxPool2D pool({.kernel = 2, .stride = 1});
-  const auto out = pool.forward(Tree<double>{}, arma::mat(arma::vectorise(image)), Shape{1, 3, 3});
-  const arma::mat dy = arma::vec{1, 2, 3, 4};
-  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, dy).dx;
-  arma::mat expected(9, 1, arma::fill::zeros);
-  expected(4) = 10;
-  BOOST_TEST(arma::approx_equal(dx, expected, "absdiff", 0.0), "got\n" << dx);
-}
-
-BOOST_AUTO_TEST_CASE(max_pool2d_ties_go_to_the_first_maximum_in_memory_order) {
-  // All four entries equal: the first in memory order, (0, 0), gets the whole gradient.
-  const MaxPool2D pool({.kernel = 2});
-  const arma::mat x(4, 1, arma::fill::value(3.0));
-  const auto out = pool.forward(Tree<double>{}, x, Shape{1, 2, 2});
-  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, arma::mat{1.0}).dx;
-  BOOST_TEST(arma::approx_equal(dx, arma::mat{1.0, 0, 0, 0}.t(), "absdiff", 0.0), "got\n" << dx);
-  // Equal maxima in (1, 0) and (0, 1): (1, 0) comes first down the first column.
-  const arma::mat y = {0, 5, 5, 1};
-  const auto out2 = pool.forward(Tree<double>{}, arma::mat(y.t()), Shape{1, 2, 2});
-  const arma::mat dx2 = pool.backward(Tree<double>{}, *out2.cache, arma::mat{1.0}).dx;
-  BOOST_TEST(arma::approx_equal(dx2, arma::mat{0, 1.0, 0, 0}.t(), "absdiff", 0.0), "got\n" << dx2);
-}
-
-BOOST_AUTO_TEST_CASE(max_pool2d_propagates_nan) {
-  const MaxPool2D pool({.kernel = 2});
-  const arma::mat x = arma::mat{1, arma::datum::nan, 7, 2}.t();
-  const arma::mat y = pool.forward(Tree<double>{}, x, Shape{1, 2, 2}).y();
-  BOOST_TEST(std::isnan(y(0)));
-}
-
-BOOST_AUTO_TEST_CASE(max_pool2d_cache_holds_indices_not_the_input) {
-  const MaxPool2D pool({.kernel = 2});
-  Rng rng(2);
-  const arma::mat x = random_matrix(2 * 6 * 6, 5, rng);
-  const auto out = pool.forward(Tree<double>{}, x, Shape{2, 6, 6});
-  // one 4-byte index per output: 2·3·3 outputs × 5 samples
-  BOOST_TEST(out.cache->bytes() == 2u * 3 * 3 * 5 * 4);
-}
-
-BOOST_AUTO_TEST_CASE(max_pool2d_floors_output_sizes_and_rejects_small_inputs) {
-  const MaxPool2D pool({.kernel = 2, .stride = 2});
-  BOOST_TEST((pool.output_shape(Shape{3, 7, 5}) == Shape{3, 3, 2}));
-  const std::string small = shape_error_of([&] { pool.output_shape(Shape{3, 1, 5}); });
-  BOOST_TEST(contains(small, "at least 2 × 2"), small);
-  BOOST_TEST(contains(small, "got (3, 1, 5)"), small);
-  const std::string flat = shape_error_of([&] { pool.output_shape(Shape{64}); });
-  BOOST_TEST(contains(flat, "expected input (channels, height, width), got (64)"), flat);
-}
-
-// ---- Flatten and Reshape ------------------------------------------------------------------
-
-BOOST_AUTO_TEST_CASE(flatten_passes_shared_checks) {
-  const Flatten flatten;
-  const Shape in{2, 3, 4};
-  const auto r = testing::check_gradients(flatten, in);
-  BOOST_TEST(r.passed, r.report());
-  const auto contract = testing::check_cache_contract(flatten, in);
-  BOOST_TEST(contract.passed, contract.report());
-  LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(flatten, in, 1e-5);
-  BOOST_TEST((flatten.output_shape(in) == Shape{24}));
-}
-
-BOOST_AUTO_TEST_CASE(flatten_output_is_the_input_buffer) {
-  const Flatten flatten;
-  Rng rng(4);
-  const auto out = flatten.forward(Tree<double>{}, random_matrix(24, 3, rng), Shape{2, 3, 4});
-  BOOST_TEST(out.y().memptr() == out.input->memptr());
-  BOOST_TEST(out.cache->bytes() == 0u);
-  BOOST_TEST((out.shape == Shape{24}));
-}
-
-BOOST_AUTO_TEST_CASE(flatten_in_a_network_shares_the_previous_output) {
-  const Shape in{1, 6, 6};
-  const Network net{Conv2D({.in_channels = 1, .out_channels = 2}), Flatten(), Dense(32, 3)};
-  Rng rng(1);
-  const auto params = net.init<double>(in, xavier_normal(), rng);
-  const auto out = net.forward(params, random_matrix(in.size(), 2, rng), in);
-  const auto& steps = dynamic_cast<const NetworkCache<double>&>(*out.cache).steps;
-  BOOST_TEST(steps[1].output.get() == steps[0].output.get());
-  BOOST_TEST(steps[1].y().memptr() == steps[0].y().memptr());
-}
-
-BOOST_AUTO_TEST_CASE(flatten_rejects_rows_that_contradict_the_shape) {
-  const Flatten flatten;
-  const std::string e = shape_error_of(
-      [&] { flatten.forward(Tree<double>{}, arma::mat(25, 2, arma::fill::zeros), Shape{2, 3, 4}); });
-  BOOST_TEST(contains(e, "(2, 3, 4)"), e);
-  BOOST_TEST(contains(e, "25"), e);
-}
-
-BOOST_AUTO_TEST_CASE(reshape_passes_shared_checks_and_aliases) {
-  const Reshape reshape(Shape{1, 4, 6});
-  const Shape in{24};
-  const auto r = testing::check_gradients(reshape, in);
-  BOOST_TEST(r.passed, r.report());
-  const auto contract = testing::check_cache_contract(reshape, in);
-  BOOST_TEST(contract.passed, contract.report());
-  LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(reshape, in, 1e-5);
-  Rng rng(4);
-  const auto out = reshape.forward(Tree<double>{}, random_matrix(24, 3, rng), in);
-  BOOST_TEST(out.y().memptr() == out.input->memptr());
-  BOOST_TEST((out.shape == Shape{1, 4, 6}));
-  const std::string e = shape_error_of([&] { reshape.output_shape(Shape{25}); });
-  BOOST_TEST(contains(e, "expected input of 24 values to reshape into (1, 4, 6), got (25)"), e);
-}
-
-// ---- A small CNN --------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(cnn_passes_gradient_check) {
   const Network cnn{Conv2D({.in_channels = 1, .out_channels = 2, .kernel = 3}), ReLU(),

@@ -1,0 +1,114 @@
+// Specification of MaxPool2D: window maxima, gradient routing, ties, NaN and its cache.
+#include <boost/test/unit_test.hpp>
+
+#include "layercache/layercache.hpp"
+#include "layercache/testing_boost.hpp"
+#include "layer_test_support.hpp"
+
+using namespace layercache;
+using namespace layer_tests;
+
+struct PoolCase {
+  const char* name;
+  MaxPool2DOptions options;
+  Shape input;
+};
+
+std::vector<PoolCase> pool_cases() {
+  return {
+      {"kernel2_stride2", {.kernel = 2, .stride = 2}, Shape{2, 6, 5}},
+      {"kernel2_stride1_overlapping", {.kernel = 2, .stride = 1}, Shape{2, 6, 5}},
+      {"kernel3_stride2_overlapping", {.kernel = 3, .stride = 2}, Shape{2, 6, 5}},
+      {"default_stride_is_kernel", {.kernel = 3}, Shape{2, 7, 6}},
+  };
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_passes_shared_checks) {
+  for (const auto& c : pool_cases()) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const MaxPool2D pool(c.options);
+      const auto r = testing::check_gradients(pool, c.input);
+      BOOST_TEST(r.passed, r.report());
+      BOOST_TEST_MESSAGE("max_pool2d " << c.name << ": " << r.report());
+      LAYERCACHE_CHECK_CACHE_CONTRACT(pool, c.input);
+      LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(pool, c.input, 1e-5);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_picks_window_maxima) {
+  // One 4×4 channel (rows h, columns w), column by column; 2×2 windows, stride 2.
+  const arma::mat image = {{1, 5, 2, 0}, {3, 4, 8, 1}, {9, 0, 6, 7}, {2, 2, 3, 5}};
+  const arma::mat x = arma::vectorise(image);
+  const MaxPool2D pool({.kernel = 2, .stride = 2});
+  const auto out = pool.forward(Tree<double>{}, x, Shape{1, 4, 4});
+  BOOST_TEST((out.shape == Shape{1, 2, 2}));
+  const arma::mat expected = arma::vectorise(arma::mat{{5, 8}, {9, 7}});
+  BOOST_TEST(arma::approx_equal(out.y(), expected, "absdiff", 0.0), "got\n" << out.y());
+  BOOST_TEST(arma::approx_equal(pool.infer(Tree<double>{}, x, Shape{1, 4, 4}), expected, "absdiff", 0.0));
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_routes_gradients_to_the_maxima) {
+  const arma::mat image = {{1, 5, 2, 0}, {3, 4, 8, 1}, {9, 0, 6, 7}, {2, 2, 3, 5}};
+  const MaxPool2D pool({.kernel = 2, .stride = 2});
+  const auto out = pool.forward(Tree<double>{}, arma::mat(arma::vectorise(image)), Shape{1, 4, 4});
+  const arma::mat dy = arma::vectorise(arma::mat{{10, 20}, {30, 40}});
+  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, dy).dx;
+  const arma::mat expected = {{0, 10, 0, 0}, {0, 0, 20, 0}, {30, 0, 0, 40}, {0, 0, 0, 0}};
+  BOOST_TEST(arma::approx_equal(dx, arma::vectorise(expected), "absdiff", 0.0), "got\n"
+                                                                                  << dx);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_adds_gradients_of_overlapping_windows) {
+  // 3×3 image whose centre is the maximum of all four 2×2 windows (stride 1).
+  const arma::mat image = {{1, 2, 1}, {2, 9, 2}, {1, 2, 1}};
+  const MaxPool2D pool({.kernel = 2, .stride = 1});
+  const auto out = pool.forward(Tree<double>{}, arma::mat(arma::vectorise(image)), Shape{1, 3, 3});
+  const arma::mat dy = arma::vec{1, 2, 3, 4};
+  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, dy).dx;
+  arma::mat expected(9, 1, arma::fill::zeros);
+  expected(4) = 10;
+  BOOST_TEST(arma::approx_equal(dx, expected, "absdiff", 0.0), "got\n" << dx);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_ties_go_to_the_first_maximum_in_memory_order) {
+  // All four entries equal: the first in memory order, (0, 0), gets the whole gradient.
+  const MaxPool2D pool({.kernel = 2});
+  const arma::mat x(4, 1, arma::fill::value(3.0));
+  const auto out = pool.forward(Tree<double>{}, x, Shape{1, 2, 2});
+  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, arma::mat{1.0}).dx;
+  BOOST_TEST(arma::approx_equal(dx, arma::mat{1.0, 0, 0, 0}.t(), "absdiff", 0.0), "got\n" << dx);
+  // Equal maxima in (1, 0) and (0, 1): (1, 0) comes first down the first column.
+  const arma::mat y = {0, 5, 5, 1};
+  const auto out2 = pool.forward(Tree<double>{}, arma::mat(y.t()), Shape{1, 2, 2});
+  const arma::mat dx2 = pool.backward(Tree<double>{}, *out2.cache, arma::mat{1.0}).dx;
+  BOOST_TEST(arma::approx_equal(dx2, arma::mat{0, 1.0, 0, 0}.t(), "absdiff", 0.0), "got\n" << dx2);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_propagates_nan) {
+  const MaxPool2D pool({.kernel = 2});
+  const arma::mat x = arma::mat{1, arma::datum::nan, 7, 2}.t();
+  const arma::mat y = pool.forward(Tree<double>{}, x, Shape{1, 2, 2}).y();
+  BOOST_TEST(std::isnan(y(0)));
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_cache_holds_indices_not_the_input) {
+  const MaxPool2D pool({.kernel = 2});
+  Rng rng(2);
+  const arma::mat x = random_matrix(2 * 6 * 6, 5, rng);
+  const auto out = pool.forward(Tree<double>{}, x, Shape{2, 6, 6});
+  // one 4-byte index per output: 2·3·3 outputs × 5 samples
+  BOOST_TEST(out.cache->bytes() == 2u * 3 * 3 * 5 * 4);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_floors_output_sizes_and_rejects_small_inputs) {
+  const MaxPool2D pool({.kernel = 2, .stride = 2});
+  BOOST_TEST((pool.output_shape(Shape{3, 7, 5}) == Shape{3, 3, 2}));
+  const std::string small = shape_error_of([&] { pool.output_shape(Shape{3, 1, 5}); });
+  BOOST_TEST(contains(small, "at least 2 × 2"), small);
+  BOOST_TEST(contains(small, "got (3, 1, 5)"), small);
+  const std::string flat = shape_error_of([&] { pool.output_shape(Shape{64}); });
+  BOOST_TEST(contains(flat, "expected input (channels, height, width), got (64)"), flat);
+}
+
+// ---- Flatten and Reshape ------------------------------------------------------------------
