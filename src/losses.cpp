@@ -392,7 +392,7 @@ arma::uvec argmax_columns(const arma::Mat<T>& y) {
 }
 
 template <class T>
-double accuracy(const arma::Mat<T>& y, const arma::uvec& labels) {
+std::size_t count_correct(const arma::Mat<T>& y, const arma::uvec& labels) {
   check_nonempty("accuracy", y);
   check_labels("accuracy", y.n_cols, labels, y.n_rows);
   std::size_t correct = 0;
@@ -403,7 +403,12 @@ double accuracy(const arma::Mat<T>& y, const arma::uvec& labels) {
       if (yc[k] > yc[best] || (std::isnan(yc[best]) && !std::isnan(yc[k]))) best = k;
     correct += best == labels[c];
   }
-  return double(correct) / double(y.n_cols);
+  return correct;
+}
+
+template <class T>
+double accuracy(const arma::Mat<T>& y, const arma::uvec& labels) {
+  return double(count_correct(y, labels)) / double(y.n_cols);
 }
 
 template <class T>
@@ -459,6 +464,7 @@ arma::umat confusion_matrix(const arma::Mat<T>& y, const arma::uvec& labels) {
   template void log_softmax_columns<T>(const arma::Mat<T>&, arma::Mat<T>&);                   \
   template void argmax_columns<T>(const arma::Mat<T>&, arma::uvec&);                          \
   template arma::uvec argmax_columns<T>(const arma::Mat<T>&);                                 \
+  template std::size_t count_correct<T>(const arma::Mat<T>&, const arma::uvec&);               \
   template double accuracy<T>(const arma::Mat<T>&, const arma::uvec&);                        \
   template double binary_accuracy<T>(const arma::Mat<T>&, const arma::uvec&, double);         \
   template arma::umat confusion_matrix<T>(const arma::Mat<T>&, const arma::uvec&);

@@ -27,18 +27,13 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Samples whose arg-max output equals the label; allocates nothing.
+// Correct predictions in a batch: arg-max against the label for class scores, the sign of
+// the logit for a binary classifier's single output (binary cross-entropy with logits).
 template <class T>
-std::size_t count_correct(const arma::Mat<T>& y, const arma::uvec& labels) {
-  std::size_t correct = 0;
-  for (arma::uword j = 0; j < y.n_cols && j < labels.n_elem; ++j) {
-    const T* col = y.colptr(j);
-    arma::uword best = 0;
-    for (arma::uword i = 1; i < y.n_rows; ++i)
-      if (col[i] > col[best]) best = i;
-    correct += best == labels[j];
-  }
-  return correct;
+std::size_t correct_predictions(const arma::Mat<T>& y, const arma::uvec& labels) {
+  if (y.n_rows == 1)
+    return static_cast<std::size_t>(std::llround(binary_accuracy(y, labels) * double(y.n_cols)));
+  return count_correct(y, labels);
 }
 
 // Checks a data set against the network before training: sample shape, and labels within
@@ -156,7 +151,7 @@ StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
   network.forward(params, x, x_shape, ctx, ws.forward, state);
   StepResult result;
   result.loss = loss.value_and_grad(ws.forward.y(), targets, &ws.dy);
-  if (targets.has_labels()) result.correct = count_correct(ws.forward.y(), targets.labels());
+  if (targets.has_labels()) result.correct = correct_predictions(ws.forward.y(), targets.labels());
   network.backward(params, *ws.forward.cache, ws.dy, needs, ws.backward);
   optimizer.update(params, ws.backward.grads, opt_state);  // checks everything before changing
   if (!ws.forward.state.empty()) state = ws.forward.state;
@@ -363,7 +358,7 @@ Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& sta
     if (labels) {
       const arma::uvec batch_labels = data.labels.subvec(begin, end - 1);
       loss_sum += loss.value(y, batch_labels) * double(end - begin);
-      correct += count_correct(y, batch_labels);
+      correct += correct_predictions(y, batch_labels);
     } else {
       const arma::Mat<T> targets = columns_view(data.targets, begin, end);
       loss_sum += loss.value(y, targets) * double(end - begin);

@@ -295,3 +295,20 @@ BOOST_AUTO_TEST_CASE(history_is_written_as_csv) {
   BOOST_TEST(content.str() == h.csv());
   std::remove(path.c_str());
 }
+
+BOOST_AUTO_TEST_CASE(a_binary_classifier_with_one_output_trains_and_reports_accuracy) {
+  // One logit per sample and labels 0/1: binary cross-entropy with logits; accuracy is the
+  // share of samples whose logit has the label's sign.
+  const Network net{Dense(2, 8), Tanh(), Dense(8, 1)};
+  const Dataset<float> data = blobs(200, 4);
+  Rng rng(3);
+  TreeF params = net.init(data.shape, xavier_uniform(), rng);
+  TreeF state;
+  const History h = fit(net, params, state, adam({.learning_rate = 0.02}),
+                        BinaryCrossEntropyWithLogits(), data,
+                        FitOptions<float>{.epochs = 10, .batch_size = 20, .progress = Progress::silent});
+  BOOST_TEST(h.epochs.back().accuracy > 0.9);
+  const Metrics m = evaluate(net, params, state, BinaryCrossEntropyWithLogits(), data);
+  BOOST_TEST(m.accuracy == binary_accuracy(net.infer(params, data.x, data.shape), data.labels),
+             boost::test_tools::tolerance(1e-12));
+}

@@ -338,6 +338,11 @@ void argmax_columns(const arma::Mat<T>& y, arma::uvec& out);
 template <class T>
 arma::uvec argmax_columns(const arma::Mat<T>& y);
 
+/// Number of columns whose arg-max row equals the label (NaN outputs never win); allocates
+/// nothing. Throws like accuracy.
+template <class T>
+std::size_t count_correct(const arma::Mat<T>& y, const arma::uvec& labels);
+
 /// Fraction in [0, 1] of the columns of y whose argmax equals the label. Throws ShapeError
 /// (path "accuracy") for an empty batch or a label count differing from the batch, and
 /// DataError naming the sample when a label is not below y's number of rows.
