@@ -11,6 +11,7 @@
 #include <limits>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "layercache/optimizers.hpp"
@@ -550,6 +551,118 @@ BOOST_AUTO_TEST_CASE(steady_state_update_makes_no_heap_allocation) {
     counting = false;
     BOOST_TEST(allocations.load() == 0, opt.describe() << " allocated " << allocations.load() << " times");
   }
+}
+
+// ===== slice-wise and multi-threaded updates =================================================
+
+namespace {
+
+// Params with leaves larger than one slice (2048 elements) and of odd sizes, a frozen leaf,
+// and gradients that change from step to step.
+struct SliceProblem {
+  TreeF params;
+  TreeF grads_at(int step) const {
+    TreeF grads;
+    Rng rng(100 + static_cast<std::uint64_t>(step));
+    for (const char* name : {"weight", "bias"}) {
+      arma::fmat g(arma::size(params.at(name).value()));
+      g.imbue([&] { return static_cast<float>(rng.normal(0.0, 0.1)); });
+      grads.add(name, TreeF(std::move(g)));
+    }
+    grads.add("frozen", TreeF(arma::fmat()));
+    return grads;
+  }
+  SliceProblem() {
+    Rng rng(5);
+    arma::fmat w(73, 61), b(37, 1);
+    w.imbue([&] { return static_cast<float>(rng.normal()); });
+    b.imbue([&] { return static_cast<float>(rng.normal()); });
+    params.add("weight", TreeF(std::move(w)));
+    params.add("bias", TreeF(std::move(b)));
+    params.add("frozen", TreeF(arma::fmat(5, 5, arma::fill::ones)));
+  }
+};
+
+// An Executor running each task on a thread of its own (started per run).
+class ThreadPerTask : public Executor {
+ public:
+  explicit ThreadPerTask(std::size_t n) : n_(n) {}
+  std::size_t size() const noexcept override { return n_; }
+  void run(void (*task)(void*, std::size_t), void* context) override {
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < n_; ++i) threads.emplace_back(task, context, i);
+    task(context, 0);
+    for (auto& t : threads) t.join();
+  }
+
+ private:
+  std::size_t n_;
+};
+
+const std::vector<Optimizer>& element_wise_optimizers() {
+  static const std::vector<Optimizer> all = {
+      sgd({.learning_rate = 0.1}), momentum(), nesterov(), adam(), adamw(),
+      rmsprop({.momentum = 0.9}), adagrad(),
+      chain(clip_by_value(0.05), scale(0.5), adam({.learning_rate = exponential_decay({.initial_value = 1e-2, .decay_rate = 0.5, .decay_steps = 2})}))};
+  return all;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(every_ready_made_optimizer_is_element_wise) {
+  for (const Optimizer& opt : element_wise_optimizers())
+    for (const auto& transform : opt.transforms())
+      BOOST_TEST(transform->slice_entries() >= 0, transform->kind());
+  BOOST_TEST(clip_by_global_norm(1.0).transforms()[0]->slice_entries() == -1);
+  BOOST_TEST(reduce_on_plateau().transforms()[0]->slice_entries() == -1);
+}
+
+BOOST_AUTO_TEST_CASE(slice_wise_update_equals_the_whole_tree_update) {
+  // A clip_by_global_norm that never clips makes the chain take the whole-tree path.
+  for (const Optimizer& opt : element_wise_optimizers()) {
+    const Optimizer by_trees = chain(clip_by_global_norm(1e30), opt);
+    SliceProblem a, b;
+    OptStateF state_a = opt.init(a.params), state_b = by_trees.init(b.params);
+    for (int step = 0; step < 5; ++step) {
+      const double norm_a = opt.update(a.params, a.grads_at(step), state_a);
+      const double norm_b = by_trees.update(b.params, b.grads_at(step), state_b);
+      // The norm is summed slice by slice: equal up to the order of the additions.
+      BOOST_TEST(std::abs(norm_a - norm_b) <= 1e-12 * norm_b, opt.describe());
+    }
+    BOOST_TEST(a.params.identical(b.params), opt.describe());
+    for (std::size_t i = 1; i < state_a.size(); ++i)
+      BOOST_TEST(state_a.child(i).identical(state_b.child(i + 1)), opt.describe());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(update_split_between_threads_equals_the_one_thread_update) {
+  for (const Optimizer& opt : element_wise_optimizers()) {
+    for (std::size_t threads : {2u, 3u}) {
+      ThreadPerTask executor(threads);
+      SliceProblem a, b;
+      OptStateF state_a = opt.init(a.params), state_b = opt.init(b.params);
+      for (int step = 0; step < 5; ++step) {
+        const double norm_a = opt.update(a.params, a.grads_at(step), state_a);
+        const double norm_b = opt.update(b.params, b.grads_at(step), state_b, executor);
+        BOOST_TEST(std::abs(norm_a - norm_b) <= 1e-12 * norm_a, opt.describe());
+      }
+      BOOST_TEST(a.params.identical(b.params), opt.describe() << " on " << threads << " threads");
+      BOOST_TEST(state_a.tree().identical(state_b.tree()), opt.describe());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(update_with_an_executor_checks_everything_before_changing) {
+  SliceProblem p;
+  const Optimizer opt = adam();
+  OptStateF state = opt.init(p.params);
+  const TreeF before = p.params;
+  TreeF grads = p.grads_at(0);
+  grads.at("weight").value()(70, 60) = std::numeric_limits<float>::quiet_NaN();
+  ThreadPerTask executor(2);
+  BOOST_CHECK_THROW(opt.update(p.params, grads, state, executor), NumericError);
+  BOOST_TEST(p.params.identical(before));
+  BOOST_TEST(Optimizer::step_count(state) == 0);
 }
 
 // ===== clipping ===========================================================================

@@ -1,4 +1,5 @@
 // Gradient clipping: by the global L2 norm of the whole update tree, and by value.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -49,10 +50,11 @@ class ClipByValue : public TransformImpl<ClipByValue> {
   std::string kind() const override { return "clip_by_value"; }
   std::string describe() const override { return "clip_by_value(" + number(max_abs_) + ")"; }
 
+  int slice_entries() const noexcept override { return 0; }
   template <class T>
-  void update_t(Tree<T>& updates, Tree<T>&, const Tree<T>&, std::int64_t) const {
+  void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T max_abs = static_cast<T>(max_abs_);
-    for_each_update([max_abs](arma::Mat<T>& u) { u.clamp(-max_abs, max_abs); }, updates);
+    for (std::size_t i = 0; i < s.n; ++i) s.update[i] = std::clamp(s.update[i], -max_abs, max_abs);
   }
 
  private:

@@ -1,6 +1,7 @@
 // The optimizer as a chain of transforms: validation first, then the update, then params += u.
 #include "layercache/optim/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -115,6 +116,12 @@ void copy_into_buffer(const Tree<T>& grads, Tree<T>& buffer) {
   for (std::size_t i = 0; i < grads.size(); ++i) copy_into_buffer(grads.child(i), buffer.child(i));
 }
 
+// The slice-wise update keeps the state pointers of one slice in a fixed array.
+constexpr int max_slice_entries = 16;
+// Elements per slice: the slice's update (8 KB in float) stays in the L1 cache while
+// every transform rewrites it.
+constexpr std::size_t slice_size = 2048;
+
 std::string entry_list(const std::vector<std::string>& names) {
   std::string out = "count";
   for (const auto& name : names) out += ", " + name;
@@ -132,6 +139,40 @@ void expect_empty_state(const Tree<T>& state, const Transform& transform) {
 }
 template void expect_empty_state(const Tree<float>&, const Transform&);
 template void expect_empty_state(const Tree<double>&, const Transform&);
+
+namespace {
+template <class T>
+void leaf_by_leaf(const Transform& transform, Tree<T>& updates, Tree<T>* const* state, int k,
+                  const Tree<T>& params, std::int64_t step) {
+  if (updates.is_leaf()) {
+    arma::Mat<T>& u = updates.value();
+    if (u.n_elem == 0) return;  // frozen
+    T* at[max_slice_entries];
+    for (int e = 0; e < k; ++e) at[e] = state[e]->value().memptr();
+    transform.update_slice(Slice<T>{u.memptr(), at, params.value().memptr(), u.n_elem}, step);
+    return;
+  }
+  for (std::size_t i = 0; i < updates.size(); ++i) {
+    Tree<T>* children[max_slice_entries];
+    for (int e = 0; e < k; ++e) children[e] = &state[e]->child(i);
+    leaf_by_leaf(transform, updates.child(i), children, k, params.child(i), step);
+  }
+}
+}  // namespace
+
+template <class T>
+void update_leaf_by_leaf(const Transform& transform, Tree<T>& updates, Tree<T>& state,
+                         const Tree<T>& params, std::int64_t step) {
+  const int k = transform.slice_entries();
+  if (k < 0 || k > max_slice_entries) return;
+  Tree<T>* entries[max_slice_entries];
+  for (int e = 0; e < k; ++e) entries[e] = &state.child(static_cast<std::size_t>(e));
+  leaf_by_leaf(transform, updates, entries, k, params, step);
+}
+template void update_leaf_by_leaf(const Transform&, Tree<float>&, Tree<float>&,
+                                  const Tree<float>&, std::int64_t);
+template void update_leaf_by_leaf(const Transform&, Tree<double>&, Tree<double>&,
+                                  const Tree<double>&, std::int64_t);
 }  // namespace detail
 
 Optimizer::Optimizer(std::shared_ptr<const Transform> transform)
@@ -145,6 +186,15 @@ Optimizer::Optimizer(std::vector<std::shared_ptr<const Transform>> transforms)
     std::size_t same_kind = 1;
     for (std::size_t j = 0; j < i; ++j) same_kind += transforms_[j]->kind() == kind;
     names_.push_back(same_kind == 1 ? kind : kind + std::to_string(same_kind));
+  }
+  slice_entries_ = 0;
+  for (const auto& transform : transforms_) {
+    const int k = transform->slice_entries();
+    if (k < 0 || slice_entries_ + k > max_slice_entries) {
+      slice_entries_ = -1;
+      break;
+    }
+    slice_entries_ += k;
   }
 }
 
@@ -214,8 +264,8 @@ std::int64_t Optimizer::step_count(const OptState<T>& state) {
 }
 
 template <class T>
-double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state) const {
-  // 1. Check everything; nothing has changed if any of this throws.
+std::int64_t Optimizer::check_update(const Tree<T>& params, const Tree<T>& grads,
+                                     const OptState<T>& state) const {
   if (!grads_fit(params, grads)) {
     throw_grads_mismatch(params, grads, {});
     throw ConfigError("the grads do not mirror the params; params were not changed");
@@ -224,13 +274,35 @@ double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& sta
   const std::int64_t step = static_cast<std::int64_t>(state.child(0).value()(0, 0));
   check_transforms(state, params, step);
   check_finite(grads);
+  return step;
+}
 
-  // 2. Build the update: u = grads, then every transform in order (they do not throw).
+template <class T>
+double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
+                         Executor& executor) const {
+  const std::int64_t step = check_update(params, grads, state);
+  if (slice_entries_ >= 0) return update_by_slices(params, grads, state, step, &executor);
+  return update_by_trees(params, grads, state, step);
+}
+
+template <class T>
+double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state) const {
+  // Check everything first: nothing has changed if any of this throws.
+  const std::int64_t step = check_update(params, grads, state);
+  if (slice_entries_ >= 0) return update_by_slices(params, grads, state, step, nullptr);
+  return update_by_trees(params, grads, state, step);
+}
+
+// The update of a chain with a transform that needs whole trees: u = grads, then every
+// transform in order over the whole tree (they do not throw), then params += u.
+template <class T>
+double Optimizer::update_by_trees(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
+                                  std::int64_t step) const {
   copy_into_buffer(grads, state.updates_);
   for (std::size_t i = 0; i < transforms_.size(); ++i)
     transforms_[i]->update(state.updates_, state.child(i + 1), params, step);
 
-  // 3. Apply it: params += u on every non-frozen leaf.
+  // Apply it: params += u on every non-frozen leaf.
   double norm_squared = 0.0;
   optim::for_each_update(
       [&](const arma::Mat<T>& u, arma::Mat<T>& p) {
@@ -238,6 +310,82 @@ double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& sta
       },
       state.updates_, params);
   // A float count is exact up to 2^24 updates and then stays there (see docs/optimizers.md).
+  state.child(0).value()(0, 0) = static_cast<T>(step + 1);
+  return std::sqrt(norm_squared);
+}
+
+// The update of a chain of element-wise transforms, one slice of slice_size elements at a
+// time: u = g, every transform's update_slice, p += u, while u is in the L1 cache.
+template <class T>
+double Optimizer::update_by_slices(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
+                                   std::int64_t step, Executor* executor) const {
+  // Pointers of every non-frozen leaf: params, grads, then each transform's state entries.
+  const std::size_t per_leaf = 2 + static_cast<std::size_t>(slice_entries_);
+  std::vector<T*>& pointers = state.slice_pointers_;
+  std::vector<std::size_t>& sizes = state.slice_sizes_;
+  pointers.clear();
+  sizes.clear();
+  optim::for_each_update(
+      [&](const arma::Mat<T>& g, arma::Mat<T>& p) {
+        pointers.push_back(p.memptr());
+        pointers.push_back(const_cast<T*>(g.memptr()));
+        pointers.resize(pointers.size() + per_leaf - 2, nullptr);
+        sizes.push_back(g.n_elem);
+      },
+      grads, params);
+  std::size_t entry = 2;
+  for (std::size_t i = 0; i < transforms_.size(); ++i) {
+    const int k = transforms_[i]->slice_entries();
+    for (int e = 0; e < k; ++e, ++entry) {
+      std::size_t leaf = 0;
+      optim::for_each_update(
+          [&](const arma::Mat<T>&, arma::Mat<T>& m) { pointers[leaf++ * per_leaf + entry] = m.memptr(); },
+          grads, state.child(i + 1).child(static_cast<std::size_t>(e)));
+    }
+  }
+
+  // Each task updates its share [n·i/tasks, n·(i+1)/tasks) of every leaf, slice by slice.
+  struct Job {
+    const Optimizer& optimizer;
+    std::vector<T*>& pointers;
+    std::vector<std::size_t>& sizes;
+    std::vector<double>& norms;
+    std::size_t per_leaf, tasks;
+    std::int64_t step;
+  };
+  const auto task = [](void* context, std::size_t index) {
+    const Job& job = *static_cast<const Job*>(context);
+    T u[slice_size];
+    T* at[max_slice_entries];
+    double norm_squared = 0.0;
+    for (std::size_t leaf = 0; leaf < job.sizes.size(); ++leaf) {
+      T* const* ptr = job.pointers.data() + leaf * job.per_leaf;
+      const std::size_t size = job.sizes[leaf];
+      const std::size_t end = size * (index + 1) / job.tasks;
+      for (std::size_t begin = size * index / job.tasks; begin < end; begin += slice_size) {
+        const std::size_t n = std::min(slice_size, end - begin);
+        std::copy_n(ptr[1] + begin, n, u);
+        for (std::size_t e = 2; e < job.per_leaf; ++e) at[e - 2] = ptr[e] + begin;
+        T* const* entries = at;
+        for (const auto& transform : job.optimizer.transforms_) {
+          transform->update_slice(Slice<T>{u, entries, ptr[0] + begin, n}, job.step);
+          entries += transform->slice_entries();
+        }
+        norm_squared += optim::add_and_sum_of_squares(u, ptr[0] + begin, n);
+      }
+    }
+    job.norms[index] = norm_squared;
+  };
+  const std::size_t tasks = executor ? std::max<std::size_t>(executor->size(), 1) : 1;
+  std::vector<double>& norms = state.slice_norms_;
+  norms.assign(tasks, 0.0);
+  Job job{*this, pointers, sizes, norms, per_leaf, tasks, step};
+  if (tasks == 1)
+    task(&job, 0);
+  else
+    executor->run(task, &job);
+  double norm_squared = 0.0;
+  for (double part : norms) norm_squared += part;
   state.child(0).value()(0, 0) = static_cast<T>(step + 1);
   return std::sqrt(norm_squared);
 }
@@ -258,6 +406,7 @@ void Optimizer::report(OptState<T>& state, double value) const {
 #define LAYERCACHE_INSTANTIATE_OPTIMIZER(T)                                                  \
   template OptState<T> Optimizer::init<T>(const Tree<T>&) const;                             \
   template double Optimizer::update<T>(Tree<T>&, const Tree<T>&, OptState<T>&) const;        \
+  template double Optimizer::update<T>(Tree<T>&, const Tree<T>&, OptState<T>&, Executor&) const; \
   template void Optimizer::report<T>(OptState<T>&, double) const;                            \
   template std::int64_t Optimizer::step_count<T>(const OptState<T>&);
 

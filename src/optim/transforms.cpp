@@ -1,6 +1,8 @@
 // The element-wise gradient transforms: scaling, schedules, momentum, Adam, RMSProp,
-// AdaGrad and decoupled weight decay. Each update is a few in-place Armadillo expressions
-// over one leaf at a time: no temporaries, so a steady-state step allocates nothing.
+// AdaGrad and decoupled weight decay. Each is written once, as update_slice_t over a slice
+// of consecutive elements: Optimizer::update runs it slice by slice while the slice is in
+// the L1 cache, and Transform::update (whole trees) runs it leaf by leaf. Plain loops over
+// raw pointers: no temporaries, so a steady-state step allocates nothing.
 #include "layercache/optim/transforms.hpp"
 
 #include <cmath>
@@ -39,10 +41,11 @@ class Scale : public TransformImpl<Scale> {
   std::string kind() const override { return "scale"; }
   std::string describe() const override { return "scale(" + number(factor_) + ")"; }
 
+  int slice_entries() const noexcept override { return 0; }
   template <class T>
-  void update_t(Tree<T>& updates, Tree<T>&, const Tree<T>&, std::int64_t) const {
+  void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T factor = static_cast<T>(factor_);
-    for_each_update([factor](arma::Mat<T>& u) { u *= factor; }, updates);
+    for (std::size_t i = 0; i < s.n; ++i) s.update[i] *= factor;
   }
 
  private:
@@ -65,10 +68,11 @@ class ScaleBySchedule : public TransformImpl<ScaleBySchedule> {
       throw NumericError("the schedule " + schedule_.name() + " gave " + number(value) +
                          " at step " + std::to_string(step) + "; params were not changed");
   }
+  int slice_entries() const noexcept override { return 0; }
   template <class T>
-  void update_t(Tree<T>& updates, Tree<T>&, const Tree<T>&, std::int64_t step) const {
+  void update_slice_t(const Slice<T>& s, std::int64_t step) const {
     const T factor = static_cast<T>(sign_ * schedule_(step));
-    for_each_update([factor](arma::Mat<T>& u) { u *= factor; }, updates);
+    for (std::size_t i = 0; i < s.n; ++i) s.update[i] *= factor;
   }
 
  private:
@@ -101,19 +105,19 @@ class Trace : public TransformImpl<Trace> {
     optim::expect_entries(state, {"trace"}, *this);
     optim::expect_mirror(state.child(0), params, "trace");
   }
+  int slice_entries() const noexcept override { return 1; }
   template <class T>
-  void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>&, std::int64_t) const {
+  void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T decay = static_cast<T>(options_.decay);
-    const bool nesterov = options_.nesterov;
-    for_each_update(
-        [decay, nesterov](arma::Mat<T>& u, arma::Mat<T>& m) {
-          m = decay * m + u;
-          if (nesterov)
-            u += decay * m;
-          else
-            u = m;  // same size: a copy, no allocation
-        },
-        updates, state.child(0));
+    T* u = s.update;
+    T* m = s.state[0];
+    if (options_.nesterov)
+      for (std::size_t i = 0; i < s.n; ++i) {
+        m[i] = decay * m[i] + u[i];
+        u[i] += decay * m[i];
+      }
+    else
+      for (std::size_t i = 0; i < s.n; ++i) u[i] = m[i] = decay * m[i] + u[i];
   }
 
  private:
@@ -150,8 +154,9 @@ class ScaleByAdam : public TransformImpl<ScaleByAdam> {
     optim::expect_mirror(state.child(0), params, "mu");
     optim::expect_mirror(state.child(1), params, "nu");
   }
+  int slice_entries() const noexcept override { return 2; }
   template <class T>
-  void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>&, std::int64_t step) const {
+  void update_slice_t(const Slice<T>& s, std::int64_t step) const {
     const double t = static_cast<double>(step + 1);
     const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2);
     const T one_minus_b1 = static_cast<T>(1.0 - options_.beta1);
@@ -160,13 +165,14 @@ class ScaleByAdam : public TransformImpl<ScaleByAdam> {
     const T unbias1 = static_cast<T>(1.0 / (1.0 - std::pow(options_.beta1, t)));
     const T unbias2 = static_cast<T>(1.0 / (1.0 - std::pow(options_.beta2, t)));
     const T eps = static_cast<T>(options_.eps);
-    for_each_update(
-        [=](arma::Mat<T>& u, arma::Mat<T>& m, arma::Mat<T>& v) {
-          m = b1 * m + one_minus_b1 * u;
-          v = b2 * v + one_minus_b2 * arma::square(u);
-          u = (unbias1 * m) / (arma::sqrt(unbias2 * v) + eps);
-        },
-        updates, state.child(0), state.child(1));
+    T* u = s.update;
+    T* m = s.state[0];
+    T* v = s.state[1];
+    for (std::size_t i = 0; i < s.n; ++i) {
+      m[i] = b1 * m[i] + one_minus_b1 * u[i];
+      v[i] = b2 * v[i] + one_minus_b2 * (u[i] * u[i]);
+      u[i] = (unbias1 * m[i]) / (std::sqrt(unbias2 * v[i]) + eps);
+    }
   }
 
  private:
@@ -201,17 +207,18 @@ class ScaleByRms : public TransformImpl<ScaleByRms> {
     optim::expect_entries(state, {"nu"}, *this);
     optim::expect_mirror(state.child(0), params, "nu");
   }
+  int slice_entries() const noexcept override { return 1; }
   template <class T>
-  void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>&, std::int64_t) const {
+  void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T decay = static_cast<T>(options_.decay);
     const T one_minus_decay = static_cast<T>(1.0 - options_.decay);
     const T eps = static_cast<T>(options_.eps);
-    for_each_update(
-        [=](arma::Mat<T>& u, arma::Mat<T>& nu) {
-          nu = decay * nu + one_minus_decay * arma::square(u);
-          u = u / (arma::sqrt(nu) + eps);
-        },
-        updates, state.child(0));
+    T* u = s.update;
+    T* nu = s.state[0];
+    for (std::size_t i = 0; i < s.n; ++i) {
+      nu[i] = decay * nu[i] + one_minus_decay * (u[i] * u[i]);
+      u[i] = u[i] / (std::sqrt(nu[i]) + eps);
+    }
   }
 
  private:
@@ -245,15 +252,16 @@ class ScaleByRss : public TransformImpl<ScaleByRss> {
     optim::expect_entries(state, {"sum"}, *this);
     optim::expect_mirror(state.child(0), params, "sum");
   }
+  int slice_entries() const noexcept override { return 1; }
   template <class T>
-  void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>&, std::int64_t) const {
+  void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T eps = static_cast<T>(options_.eps);
-    for_each_update(
-        [eps](arma::Mat<T>& u, arma::Mat<T>& sum) {
-          sum += arma::square(u);
-          u = u / (arma::sqrt(sum) + eps);
-        },
-        updates, state.child(0));
+    T* u = s.update;
+    T* sum = s.state[0];
+    for (std::size_t i = 0; i < s.n; ++i) {
+      sum[i] += u[i] * u[i];
+      u[i] = u[i] / (std::sqrt(sum[i]) + eps);
+    }
   }
 
  private:
@@ -272,11 +280,11 @@ class AddDecayedWeights : public TransformImpl<AddDecayedWeights> {
     return "add_decayed_weights(" + number(weight_decay_) + ")";
   }
 
+  int slice_entries() const noexcept override { return 0; }
   template <class T>
-  void update_t(Tree<T>& updates, Tree<T>&, const Tree<T>& params, std::int64_t) const {
+  void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T weight_decay = static_cast<T>(weight_decay_);
-    for_each_update([weight_decay](arma::Mat<T>& u, const arma::Mat<T>& p) { u += weight_decay * p; },
-                    updates, params);
+    for (std::size_t i = 0; i < s.n; ++i) s.update[i] += weight_decay * s.param[i];
   }
 
  private:

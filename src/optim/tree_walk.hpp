@@ -44,14 +44,12 @@ double sum_of_squares(const arma::Mat<T>& m) noexcept {
   return sum;
 }
 
-/// p += u and Σ u² in one pass over memory (the apply step of every optimizer), with the
-/// same eight partial sums as sum_of_squares.
+/// p += u and Σ u² over n elements in one pass over memory (the apply step of every
+/// optimizer), with the same eight partial sums as sum_of_squares.
 template <class T>
-double add_and_sum_of_squares(const arma::Mat<T>& u, arma::Mat<T>& p) noexcept {
+double add_and_sum_of_squares(const T* x, T* y, std::size_t n) noexcept {
   double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const T* x = u.memptr();
-  T* y = p.memptr();
-  const std::size_t n = u.n_elem, blocked = n - n % 8;
+  const std::size_t blocked = n - n % 8;
   for (std::size_t i = 0; i < blocked; i += 8)
     for (std::size_t k = 0; k < 8; ++k) {
       y[i + k] += x[i + k];
@@ -64,6 +62,12 @@ double add_and_sum_of_squares(const arma::Mat<T>& u, arma::Mat<T>& p) noexcept {
   }
   for (double v : partial) sum += v;
   return sum;
+}
+
+/// p += u and Σ u² over whole tensors of the same size.
+template <class T>
+double add_and_sum_of_squares(const arma::Mat<T>& u, arma::Mat<T>& p) noexcept {
+  return add_and_sum_of_squares(u.memptr(), p.memptr(), u.n_elem);
 }
 
 /// True when every entry is finite. x − x is 0 for a finite x and NaN for NaN or ±Inf, so

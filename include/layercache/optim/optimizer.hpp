@@ -18,6 +18,7 @@
 // leaves (see prepare_grads); update skips them entirely.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -25,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "layercache/executor.hpp"
 #include "layercache/tree.hpp"
 
 namespace layercache {
@@ -50,6 +52,9 @@ class OptState : public Tree<T> {
  private:
   friend class Optimizer;
   Tree<T> updates_;  // workspace mirroring the grads: the update being built (empty if frozen)
+  std::vector<T*> slice_pointers_;        // workspace of the slice-wise update (see Transform)
+  std::vector<std::size_t> slice_sizes_;  // its leaves' sizes
+  std::vector<double> slice_norms_;       // its threads' sums of squares
 };
 
 /// Optimizer state for single-precision params.
@@ -57,11 +62,44 @@ using OptStateF = OptState<float>;
 /// Optimizer state for double-precision params.
 using OptStateD = OptState<double>;
 
+/// A slice of one params leaf as an element-wise transform sees it (see
+/// Transform::update_slice): n consecutive elements of the update being built, of the
+/// transform's state entries and of the params, all at the same position.
+template <class T>
+struct Slice {
+  /// The update being built, read and rewritten in place.
+  T* update = nullptr;
+  /// The transform's state entries at this slice, in entry order (slice_entries of them).
+  T* const* state = nullptr;
+  /// The params at this slice (before this step's change).
+  const T* param = nullptr;
+  /// Number of elements.
+  std::size_t n = 0;
+};
+
 /// One gradient transform. Implementations derive from TransformImpl, which forwards the
 /// float and double overloads to member templates. Transforms hold hyper-parameters only.
+///
+/// An element-wise transform (one whose new update and state at an element depend only on
+/// that element) may also implement update_slice and return its number of state entries
+/// from slice_entries. When every transform of a chain does, Optimizer::update builds and
+/// applies the update a few thousand elements at a time while they are in the L1 cache,
+/// instead of passing whole trees from transform to transform: one pass over memory
+/// instead of one per transform. The results are the same.
 class Transform {
  public:
   virtual ~Transform() = default;
+
+  /// −1 (the default): update_slice is not implemented, the transform needs whole trees
+  /// (clip_by_global_norm). Otherwise the number k of entries of the transform's state,
+  /// each a tree mirroring the params (0 for a stateless transform), that update_slice
+  /// reads and writes.
+  virtual int slice_entries() const noexcept { return -1; }
+  /// update() restricted to one slice of one non-frozen leaf; `step` as in update(). Only
+  /// called when slice_entries() ≥ 0. Must not throw.
+  virtual void update_slice(const Slice<float>& /*slice*/, std::int64_t /*step*/) const {}
+  /// See the float overload.
+  virtual void update_slice(const Slice<double>& /*slice*/, std::int64_t /*step*/) const {}
 
   /// Short lowercase kind ("scale_by_adam"); the name of its entry in the optimizer state.
   virtual std::string kind() const = 0;
@@ -98,11 +136,19 @@ namespace detail {
 /// stateless transform). Allocates nothing unless it throws.
 template <class T>
 void expect_empty_state(const Tree<T>& state, const Transform& transform);
+/// Transform::update of an element-wise transform: its update_slice on every non-frozen
+/// leaf, the whole leaf as one slice, with the leaves of its slice_entries() state entries
+/// (state.child(0), ...). Does nothing for a transform whose slice_entries() is −1.
+template <class T>
+void update_leaf_by_leaf(const Transform& transform, Tree<T>& updates, Tree<T>& state,
+                         const Tree<T>& params, std::int64_t step);
 }  // namespace detail
 
-/// Base for transforms written once for any element type: Derived defines the member
-/// templates update_t(updates, state, params, step) and, when it has state,
-/// init_t(params) and check_t(state, params, step); report_t(state, value) is optional.
+/// Base for transforms written once for any element type. Derived defines the member
+/// templates update_t(updates, state, params, step) or, for an element-wise transform,
+/// update_slice_t(slice, step) with slice_entries() (update_t then defaults to it, leaf by
+/// leaf); and, when it has state, init_t(params) and check_t(state, params, step).
+/// report_t(state, value) is optional.
 template <class Derived>
 class TransformImpl : public Transform {
  public:
@@ -132,6 +178,14 @@ class TransformImpl : public Transform {
   void report(Tree<float>& s, double v) const override { self().report_t(s, v); }
   /// Forwards to Derived::report_t.
   void report(Tree<double>& s, double v) const override { self().report_t(s, v); }
+  /// Forwards to Derived::update_slice_t.
+  void update_slice(const Slice<float>& s, std::int64_t t) const override {
+    self().update_slice_t(s, t);
+  }
+  /// Forwards to Derived::update_slice_t.
+  void update_slice(const Slice<double>& s, std::int64_t t) const override {
+    self().update_slice_t(s, t);
+  }
 
   /// Default: no state.
   template <class T>
@@ -146,6 +200,14 @@ class TransformImpl : public Transform {
   /// Default: metrics are ignored.
   template <class T>
   void report_t(Tree<T>& /*state*/, double /*value*/) const {}
+  /// Default: not element-wise (slice_entries() is −1, so this is never called).
+  template <class T>
+  void update_slice_t(const Slice<T>& /*slice*/, std::int64_t /*step*/) const {}
+  /// Default for an element-wise transform: update_slice_t on every leaf.
+  template <class T>
+  void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>& params, std::int64_t step) const {
+    detail::update_leaf_by_leaf(*this, updates, state, params, step);
+  }
 
  private:
   const Derived& self() const { return static_cast<const Derived&>(*this); }
@@ -179,6 +241,13 @@ class Optimizer {
   /// Returns the global L2 norm of the applied update (params after − params before).
   template <class T>
   double update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state) const;
+  /// The same update, split between the executor's threads when every transform is
+  /// element-wise (see Transform::slice_entries): each thread updates its share of every
+  /// leaf. Otherwise the same as the update above, on the calling thread. The result does
+  /// not depend on the number of threads, except for the returned norm's last bits.
+  template <class T>
+  double update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
+                Executor& executor) const;
 
   /// Reports a monitored metric (e.g. the validation loss once per epoch) to every
   /// transform that uses one (reduce_on_plateau); others ignore it. Checks the state
@@ -206,8 +275,19 @@ class Optimizer {
   template <class T>
   void check_state_layout(const Tree<T>& state) const;
 
+  template <class T>
+  std::int64_t check_update(const Tree<T>& params, const Tree<T>& grads,
+                            const OptState<T>& state) const;
+  template <class T>
+  double update_by_trees(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
+                         std::int64_t step) const;
+  template <class T>
+  double update_by_slices(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
+                          std::int64_t step, Executor* executor) const;
+
   std::vector<std::shared_ptr<const Transform>> transforms_;
   std::vector<std::string> names_;
+  int slice_entries_ = -1;  // Σ of the transforms' slice entries; −1 if one is not element-wise
 };
 
 /// The transforms of `parts`, in order, as one optimizer (nested chains are flattened).
