@@ -27,6 +27,10 @@ namespace {
 #define LC_STR(x) LC_STR2(x)
 const std::string net_name = LC_STR(LC_BENCH_NET);
 
+// How layercache uses several threads: "data" splits each batch across them (train_step's
+// data parallelism, the BLAS single-threaded), "blas" runs one pass with a threaded BLAS.
+std::string strategy = "data";
+
 // Hidden width of the MLP's first layer (the second has half); --width scales the network for
 // the width-scaling plot. 512 is the benchmark's MLP 784-512-256-10.
 std::size_t mlp_width = 512;
@@ -77,12 +81,22 @@ int main(int argc, char** argv) {
       mlp_width = std::stoul(argv[++i]);
       continue;
     }
+    if (std::string(argv[i]) == "--strategy" && i + 1 < argc) {
+      strategy = argv[++i];
+      if (strategy != "data" && strategy != "blas") {
+        std::fprintf(stderr, "--strategy must be data or blas\n");
+        return 2;
+      }
+      continue;
+    }
     args.push_back(argv[i]);
   }
   const Options opt = parse_options(int(args.size()), args.data(), ("train_" + net_name).c_str(),
-                                    "  --width N      hidden width of the MLP (default 512)\n");
+                                    "  --width N      hidden width of the MLP (default 512)\n"
+                                    "  --strategy S   threads split the batch (data, default) or the BLAS (blas)\n");
   const double load_start = loadavg_1m();
-  set_blas_threads(opt.threads);
+  const bool data_parallel = strategy == "data" && opt.mode == "train";
+  set_blas_threads(data_parallel ? 1 : opt.threads);
   const bool train = opt.mode == "train";
   const Dataset<float> data = load_fashion_mnist<float>(opt.data_dir, train ? "train" : "test");
   const double rss_after_load = current_rss_mb();
@@ -91,6 +105,7 @@ int main(int argc, char** argv) {
   Rng rng(opt.seed);
   Trainer trainer{net, net.init(data.shape, he_normal(), rng), net.init_state(data.shape)};
   trainer.opt_state = trainer.optimizer.init(trainer.params);
+  trainer.workspace.threads = data_parallel ? std::size_t(opt.threads) : 1;
 
   const std::size_t n = data.size();
   const std::size_t n_batches = batches_to_time(n, opt.batch, opt.max_samples);
@@ -155,6 +170,7 @@ int main(int argc, char** argv) {
       .str("case", net_name + (train ? "_b" : "_infer_b") + std::to_string(opt.batch))
       .str("mode", opt.mode)
       .integer("threads", opt.threads)
+      .str("strategy", data_parallel ? "data" : "blas")
       .integer("openblas_threads", blas_threads())
       .integer("batch", static_cast<long long>(opt.batch))
       .integer("width", net_name == "mlp" ? static_cast<long long>(mlp_width) : 0)

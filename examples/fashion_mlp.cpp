@@ -3,6 +3,7 @@
 //
 //   fashion_mlp [--epochs N] [--batch-size N] [--learning-rate X] [--seed N] [--threads N]
 //               [--data-dir DIR] [--history FILE.csv] [--quiet]
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -48,7 +49,7 @@ Args parse(int argc, char** argv) {
 
 int main(int argc, char** argv) try {
   const Args args = parse(argc, argv);
-  set_blas_threads(args.threads);
+  set_blas_threads(args.threads);  // evaluation's matrix products; fit splits its batches
 
   // 60000 training images (of which 5000 held out for validation) and 10000 test images,
   // each a (1, 28, 28) column with pixels scaled to [0, 1].
@@ -73,7 +74,9 @@ int main(int argc, char** argv) try {
                                                 .seed = args.seed,
                                                 .validation = &validation,
                                                 .progress = args.quiet ? Progress::silent
-                                                                       : Progress::automatic});
+                                                                       : Progress::automatic,
+                                                // each batch split across the threads
+                                                .threads = std::size_t(std::max(args.threads, 1))});
   if (!args.history.empty()) history.write_csv(args.history);
 
   double seconds = 0;

@@ -1,17 +1,21 @@
-// Training: one step from the primitives, fit() with progress and callbacks, evaluate and
-// predict on the inference path.
+// Training: one step from the primitives (on the calling thread or split across worker
+// threads), fit() with progress and callbacks, evaluate and predict on the inference path.
 #include "layercache/training.hpp"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+
+#include "worker_pool.hpp"
 
 extern "C" {
 void openblas_set_num_threads(int);
@@ -143,17 +147,187 @@ class Reporter {
 
 // ----- one step ---------------------------------------------------------------------------
 
+namespace detail {
+
+// One shard of a data-parallel step: its own forward caches, loss gradient, grads and
+// random stream, reused from step to step.
+template <class T>
+struct Shard {
+  ForwardResult<T> forward;
+  BackwardResult<T> backward;
+  arma::Mat<T> dy;
+  Rng rng;
+  double loss = 0;
+  std::size_t correct = 0;
+};
+
+template <class T>
+struct Shards {
+  explicit Shards(std::size_t n) : pool(n), extra(n - 1) {}
+  WorkerPool pool;
+  std::vector<Shard<T>> extra;          // shards 1..n-1; shard 0 uses the workspace itself
+  std::vector<T*> sums;                 // per grads leaf: shard 0's buffer (the total)
+  std::vector<std::size_t> sizes;       // per grads leaf: its number of elements
+  std::vector<const T*> parts;          // per grads leaf and extra shard: what to add
+};
+
+template <class T>
+void ShardsDeleter<T>::operator()(Shards<T>* shards) const noexcept {
+  delete shards;
+}
+
+}  // namespace detail
+
+namespace {
+
+// Forward, loss and backward of one batch (or shard) into the given buffers; `weight`
+// scales the loss gradient (the shard's share of the batch).
+template <class T>
+double forward_loss_backward(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                             const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
+                             const Targets<T>& targets, const Needs& needs, const Context& ctx,
+                             ForwardResult<T>& forward, arma::Mat<T>& dy,
+                             BackwardResult<T>& backward, std::size_t& correct, double weight) {
+  network.forward(params, x, x_shape, ctx, forward, state);
+  const double value = loss.value_and_grad(forward.y(), targets, &dy);
+  correct = targets.has_labels() ? correct_predictions(forward.y(), targets.labels()) : 0;
+  if (weight != 1.0) dy *= T(weight);
+  network.backward(params, *forward.cache, dy, needs, backward);
+  return value;
+}
+
+// Number of shards a batch is split into: one when the step runs in one pass: one thread, a network with state, or targets that do
+// not match the batch (the one pass reports that error).
+template <class T>
+std::size_t shard_count(const StepWorkspace<T>& ws, const arma::Mat<T>& x,
+                        const Targets<T>& targets, const Tree<T>& state) {
+  const std::size_t columns = x.n_cols;
+  if (ws.threads <= 1 || state.n_tensors() != 0) return 1;
+  if (targets.has_labels() ? targets.labels().n_elem != columns
+                           : targets.matrix().n_cols != columns)
+    return 1;
+  const std::size_t by_size = columns / std::max<std::size_t>(ws.min_shard_columns, 1);
+  return std::max<std::size_t>(1, std::min(ws.threads, by_size));
+}
+
+// Sets the BLAS to one thread for the lifetime of the guard.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
+    if (saved_ != 1) openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (saved_ != 1) openblas_set_num_threads(saved_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Forward, loss and backward of a batch split into `n` shards on the workspace's threads;
+// leaves the summed grads in ws.backward.grads. Returns false when a shard threw (the
+// caller redoes the batch in one pass, which reports the error as a one-pass step would).
+template <class T>
+bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                  const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
+                  const Targets<T>& targets, const Needs& needs, const Context& ctx,
+                  StepWorkspace<T>& ws, std::size_t n, StepResult& result) {
+  if (!ws.shards.ptr || ws.shards.ptr->pool.size() != ws.threads)
+    ws.shards.ptr.reset(new detail::Shards<T>(ws.threads));
+  detail::Shards<T>& sh = *ws.shards.ptr;  // threads ≥ n: tasks n.. sit this step out
+  const std::size_t columns = x.n_cols;
+  const auto begin = [&](std::size_t i) { return columns * i / n; };
+  if (ctx.rng)
+    for (std::size_t i = 1; i < n; ++i) sh.extra[i - 1].rng = ctx.rng->split();
+  Rng first_rng = ctx.rng ? ctx.rng->split() : Rng();
+
+  SingleThreadedBlas single;
+  auto pass = [&](std::size_t i) {
+    if (i >= n) return;
+    const std::size_t b = begin(i), e = begin(i + 1);
+    const arma::Mat<T> xs(const_cast<T*>(x.colptr(b)), x.n_rows, e - b, false, true);
+    Context c = ctx;
+    detail::Shard<T>* shard = i == 0 ? nullptr : &sh.extra[i - 1];
+    c.rng = ctx.rng ? (shard ? &shard->rng : &first_rng) : nullptr;
+    const double weight = double(e - b) / double(columns);
+    ForwardResult<T>& fwd = shard ? shard->forward : ws.forward;
+    arma::Mat<T>& dy = shard ? shard->dy : ws.dy;
+    BackwardResult<T>& bwd = shard ? shard->backward : ws.backward;
+    std::size_t correct = 0;
+    double value;
+    if (targets.has_labels()) {
+      const arma::uvec ls(const_cast<arma::uword*>(targets.labels().memptr()) + b, e - b, false, true);
+      value = forward_loss_backward(network, params, state, loss, xs, x_shape, Targets<T>(ls),
+                                    needs, c, fwd, dy, bwd, correct, weight);
+    } else {
+      const arma::Mat<T>& t = targets.matrix();
+      const arma::Mat<T> ts(const_cast<T*>(t.colptr(b)), t.n_rows, e - b, false, true);
+      value = forward_loss_backward(network, params, state, loss, xs, x_shape, Targets<T>(ts),
+                                    needs, c, fwd, dy, bwd, correct, weight);
+    }
+    if (shard) {
+      shard->loss = value * weight;
+      shard->correct = correct;
+    } else {
+      result.loss = value * weight;
+      result.correct = correct;
+    }
+  };
+  sh.pool.run(pass);
+  if (sh.pool.first_error()) return false;
+
+  // The gradients' sum, each thread adding one slice of every leaf.
+  sh.sums.clear();
+  sh.sizes.clear();
+  sh.parts.clear();
+  ws.backward.grads.for_each([&](const std::string&, arma::Mat<T>& g) {
+    sh.sums.push_back(g.memptr());
+    sh.sizes.push_back(g.n_elem);
+  });
+  for (std::size_t k = 1; k < n; ++k)
+    sh.extra[k - 1].backward.grads.for_each([&](const std::string&, const arma::Mat<T>& g) {
+      sh.parts.push_back(g.memptr());
+    });
+  const std::size_t leaves = sh.sums.size(), tasks = sh.pool.size();
+  auto reduce = [&](std::size_t i) {
+    for (std::size_t l = 0; l < leaves; ++l) {
+      const std::size_t size = sh.sizes[l], b = size * i / tasks, e = size * (i + 1) / tasks;
+      T* sum = sh.sums[l];
+      for (std::size_t k = 0; k + 1 < n; ++k) {
+        const T* part = sh.parts[k * leaves + l];
+        for (std::size_t j = b; j < e; ++j) sum[j] += part[j];
+      }
+    }
+  };
+  sh.pool.run(reduce);
+  for (std::size_t k = 1; k < n; ++k) {
+    result.loss += sh.extra[k - 1].loss;
+    result.correct += sh.extra[k - 1].correct;
+  }
+  return true;
+}
+
+}  // namespace
+
 template <class T>
 StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
                       const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
                       const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
                       const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
-  network.forward(params, x, x_shape, ctx, ws.forward, state);
   StepResult result;
-  result.loss = loss.value_and_grad(ws.forward.y(), targets, &ws.dy);
-  if (targets.has_labels()) result.correct = correct_predictions(ws.forward.y(), targets.labels());
-  network.backward(params, *ws.forward.cache, ws.dy, needs, ws.backward);
-  optimizer.update(params, ws.backward.grads, opt_state);  // checks everything before changing
+  const std::size_t n = shard_count(ws, x, targets, state);
+  if (n == 1 || !sharded_pass(network, params, state, loss, x, x_shape, targets, needs, ctx, ws, n, result)) {
+    // One pass; also how a failed sharded pass reports its error, with whole-batch indices.
+    result.loss = forward_loss_backward(network, params, state, loss, x, x_shape, targets, needs,
+                                        ctx, ws.forward, ws.dy, ws.backward, result.correct, 1.0);
+    if (n != 1) std::rethrow_exception(ws.shards.ptr->pool.first_error());
+  }
+  if (n == 1)
+    optimizer.update(params, ws.backward.grads, opt_state);  // checks everything before changing
+  else
+    optimizer.update(params, ws.backward.grads, opt_state, ws.shards.ptr->pool);
   if (!ws.forward.state.empty()) state = ws.forward.state;
   return result;
 }
@@ -261,6 +435,7 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
             OptState<T>& opt_state, const Loss& loss, const Dataset<T>& train,
             const FitOptions<T>& options) {
   if (options.batch_size == 0) throw ConfigError("fit needs a positive batch_size");
+  if (options.threads == 0) throw ConfigError("fit needs threads >= 1 (1 runs each step on the calling thread)");
   if (train.size() == 0) throw DataError("the training data is empty");
   check_data(network, train, loss, "training data");
   if (options.validation) check_data(network, *options.validation, loss, "validation data");
@@ -286,6 +461,7 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
   History history;
   Reporter reporter(options.progress, options.log, options.epochs, plan.size());
   StepWorkspace<T> workspace;
+  workspace.threads = options.threads;
   Batch<T> batch;
   for (std::size_t epoch = 1; epoch <= options.epochs; ++epoch) {
     const auto start = Clock::now();
@@ -398,6 +574,7 @@ int blas_threads() { return openblas_get_num_threads(); }
   template Callback<T> early_stopping<T>(const EarlyStoppingOptions&);                         \
   template History fit(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&, OptState<T>&,       \
                        const Loss&, const Dataset<T>&, const FitOptions<T>&);                  \
+  template struct detail::ShardsDeleter<T>;                                                    \
   template History fit(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&, const Loss&,        \
                        const Dataset<T>&, const FitOptions<T>&);                               \
   template Metrics evaluate(const Layer&, const Tree<T>&, const Tree<T>&, const Loss&,         \

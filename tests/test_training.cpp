@@ -146,26 +146,34 @@ BOOST_AUTO_TEST_CASE(labels_out_of_range_throw_data_error_naming_the_sample_and_
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_batch_leaves_params_and_optimizer_state_unchanged) {
-  const Network net = small_net();
-  Rng rng(2);
-  TreeF params = net.init(Shape{2}, he_normal(), rng);
-  TreeF state;
-  const Optimizer opt = adam({});
-  OptStateF opt_state = opt.init(params);
-  const TreeF params_before = params;
-  const TreeF opt_before = opt_state.tree();
-  StepWorkspace<float> ws;
-  const arma::fmat x(2, 4, arma::fill::randn);
-  const arma::uvec wrong_count = {0, 1, 0};
-  BOOST_CHECK_THROW(train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x,
-                               Shape{2}, Targets<float>(wrong_count), Needs{}, Context{}, ws),
-                    ShapeError);
-  const arma::uvec out_of_range = {0, 1, 7, 0};
-  BOOST_CHECK_THROW(train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x,
-                               Shape{2}, Targets<float>(out_of_range), Needs{}, Context{}, ws),
-                    DataError);
-  BOOST_TEST(params.identical(params_before));
-  BOOST_TEST(opt_state.tree().identical(opt_before));
+  // With two threads the 64 columns run as two shards; errors still name whole-batch indices.
+  for (const std::size_t threads : {1u, 2u}) {
+    const Network net = small_net();
+    Rng rng(2);
+    TreeF params = net.init(Shape{2}, he_normal(), rng);
+    TreeF state;
+    const Optimizer opt = adam({});
+    OptStateF opt_state = opt.init(params);
+    const TreeF params_before = params;
+    const TreeF opt_before = opt_state.tree();
+    StepWorkspace<float> ws;
+    ws.threads = threads;
+    const arma::fmat x(2, 64, arma::fill::randn);
+    const arma::uvec wrong_count(63, arma::fill::zeros);
+    BOOST_CHECK_THROW(train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x,
+                                 Shape{2}, Targets<float>(wrong_count), Needs{}, Context{}, ws),
+                      ShapeError);
+    arma::uvec out_of_range(64, arma::fill::zeros);
+    out_of_range[50] = 7;  // in the second shard (columns 32..63)
+    BOOST_CHECK_EXCEPTION(
+        train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x, Shape{2},
+                   Targets<float>(out_of_range), Needs{}, Context{}, ws),
+        DataError, [](const DataError& e) {
+          return std::string(e.what()).find("label 7 of sample 50 ") != std::string::npos;
+        });
+    BOOST_TEST(params.identical(params_before), threads << " threads");
+    BOOST_TEST(opt_state.tree().identical(opt_before), threads << " threads");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(freezing_keeps_params_bit_identical_and_skips_their_gradients) {
@@ -260,6 +268,96 @@ BOOST_AUTO_TEST_CASE(two_threads_sharing_one_network_match_a_sequential_run) {
   set_blas_threads(saved);
   BOOST_TEST(par_a.identical(seq_a));
   BOOST_TEST(par_b.identical(seq_b));
+}
+
+// ----- data parallelism (StepWorkspace::threads) -------------------------------------------
+
+namespace {
+
+// Trains a small MLP for `steps` steps of one 96-sample batch with the given thread count.
+TreeF train_with_threads(std::size_t threads, int steps, StepResult* last = nullptr) {
+  const Network net{Dense(2, 24), ReLU(), Dense(24, 24), Tanh(), Dense(24, 2)};
+  const Dataset<float> data = blobs(96, 31);
+  Rng rng(3);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state;
+  const Optimizer opt = momentum({.learning_rate = 0.05, .momentum = 0.9});
+  OptStateF opt_state = opt.init(params);
+  StepWorkspace<float> ws;
+  ws.threads = threads;
+  Needs needs;
+  needs.input = false;
+  for (int step = 0; step < steps; ++step) {
+    const StepResult r = train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(),
+                                    data.x, data.shape, Targets<float>(data.labels), needs,
+                                    Context{}, ws);
+    if (last) *last = r;
+  }
+  return params;
+}
+
+double max_relative_difference(const TreeF& a, const TreeF& b) {
+  double worst = 0;
+  for (const std::string& path : a.paths()) {
+    const arma::fmat& x = a.at(path).value();
+    const arma::fmat& y = b.at(path).value();
+    worst = std::max(worst, double(arma::abs(x - y).max()) / (1e-3 + double(arma::abs(y).max())));
+  }
+  return worst;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_step_split_across_threads_matches_the_one_pass_step) {
+  const int saved = blas_threads();
+  set_blas_threads(1);
+  StepResult one, split;
+  const TreeF serial = train_with_threads(1, 20, &one);
+  for (std::size_t threads : {2u, 3u}) {
+    const TreeF parallel = train_with_threads(threads, 20, &split);
+    // The same mean gradient, summed in another order: equal up to float rounding.
+    BOOST_TEST(max_relative_difference(parallel, serial) < 1e-4, threads << " threads");
+    BOOST_TEST(!parallel.identical(serial));  // the shards really ran
+    BOOST_TEST(split.loss == one.loss, boost::test_tools::tolerance(1e-5));
+    BOOST_TEST(split.correct == one.correct);
+  }
+  set_blas_threads(saved);
+}
+
+BOOST_AUTO_TEST_CASE(a_step_split_across_threads_is_bit_reproducible) {
+  BOOST_TEST(train_with_threads(2, 30).identical(train_with_threads(2, 30)));
+}
+
+BOOST_AUTO_TEST_CASE(small_batches_run_in_one_pass) {
+  const Network net = small_net();
+  Rng rng(2);
+  TreeF params = net.init(Shape{2}, he_normal(), rng);
+  TreeF state;
+  const Optimizer opt = sgd();
+  OptStateF opt_state = opt.init(params);
+  StepWorkspace<float> ws;
+  ws.threads = 2;  // min_shard_columns = 16: 31 columns give one shard, 32 give two
+  for (const std::size_t batch : {31u, 32u}) {
+    const Dataset<float> data = blobs(batch, 4);
+    train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data.x, data.shape,
+               Targets<float>(data.labels), Needs{}, Context{}, ws);
+    BOOST_TEST(ws.dy.n_cols == (batch == 31 ? 31u : 16u));  // dy is the first shard's
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fit_on_two_threads_learns_separable_blobs) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(400, 1);
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state = net.init_state(data.shape);
+  const History h = fit(net, params, state, adam({.learning_rate = 0.01}), SoftmaxCrossEntropy(),
+                        data, FitOptions<float>{.epochs = 10, .batch_size = 64,
+                                                .progress = Progress::silent, .threads = 2});
+  BOOST_TEST(h.epochs.back().accuracy > 0.95);
+  BOOST_CHECK_THROW(fit(net, params, state, adam(), SoftmaxCrossEntropy(), data,
+                        FitOptions<float>{.progress = Progress::silent, .threads = 0}),
+                    ConfigError);
 }
 
 BOOST_AUTO_TEST_CASE(evaluate_and_predict_in_batches_equal_one_full_pass) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <iosfwd>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,16 +19,69 @@
 
 namespace layercache {
 
+namespace detail {
+/// The shards and worker threads of a data-parallel step (defined in src/training.cpp).
+template <class T>
+struct Shards;
+/// Deletes Shards (defined where Shards is complete).
+template <class T>
+struct ShardsDeleter {
+  /// Joins the worker threads and frees the shards' buffers.
+  void operator()(Shards<T>* shards) const noexcept;
+};
+/// Owner of a workspace's shards. A copy starts without shards (it makes its own threads on
+/// its first parallel step), so two copies never share threads or buffers.
+template <class T>
+class ShardsHandle {
+ public:
+  ShardsHandle() = default;
+  /// Copies nothing: the copy makes its own shards.
+  ShardsHandle(const ShardsHandle& /*other*/) noexcept {}
+  /// Keeps this handle's own shards.
+  ShardsHandle& operator=(const ShardsHandle& /*other*/) noexcept { return *this; }
+  /// Takes over the shards.
+  ShardsHandle(ShardsHandle&&) noexcept = default;
+  /// Takes over the shards.
+  ShardsHandle& operator=(ShardsHandle&&) noexcept = default;
+  ~ShardsHandle() = default;
+
+  /// The shards; null until the first parallel step.
+  std::unique_ptr<Shards<T>, ShardsDeleter<T>> ptr;
+};
+}  // namespace detail
+
 /// Buffers one training step reuses from the previous step, so a steady-state step makes
-/// no heap allocation.
+/// no heap allocation, and the step's data parallelism.
+///
+/// With `threads` > 1, train_step splits each batch into that many contiguous column
+/// ranges (shards; fewer when the batch is small, see min_shard_columns). Each shard runs
+/// forward, loss and backward on its own thread, with its own caches, and the shards'
+/// gradients are summed, each shard's loss gradient weighted by its share of the batch:
+/// the same mean-over-the-batch gradient as one pass, up to the order of the float
+/// additions. The step then updates the params once. The BLAS runs single-threaded
+/// during the shards, so the cores are not oversubscribed. This holds for every network
+/// whose layers treat the columns (samples) independently, which is every layer of
+/// layercache; a network with state (batch statistics) is always run as one pass. The
+/// same seed, batch size and thread count give bit-identical results.
 template <class T = float>
 struct StepWorkspace {
-  /// Forward result (output, caches), overwritten each step.
+  /// Forward result (output, caches), overwritten each step. With several shards, the
+  /// first shard's.
   ForwardResult<T> forward;
-  /// Backward result (grads), overwritten each step.
+  /// Backward result (grads), overwritten each step: the whole batch's gradients.
   BackwardResult<T> backward;
-  /// Loss gradient with respect to the network output, (n_out × batch).
+  /// Loss gradient with respect to the network output, (n_out × batch); with several
+  /// shards, the first shard's (n_out × its columns, weighted).
   arma::Mat<T> dy;
+  /// Threads a step splits its batch across (data parallelism); 1 runs the whole batch on
+  /// the calling thread. The threads are started on the first parallel step and kept
+  /// until the workspace is destroyed.
+  std::size_t threads = 1;
+  /// The smallest shard: a batch is split into at most batch / min_shard_columns shards,
+  /// because a matrix product over a few columns runs far below the BLAS's peak.
+  std::size_t min_shard_columns = 16;
+  /// The shards' threads and buffers (internal).
+  detail::ShardsHandle<T> shards{};
 };
 
 /// What one training step measured.
@@ -166,6 +220,9 @@ struct FitOptions {
   std::vector<Callback<T>> callbacks{};
   /// Batch size of the validation pass.
   std::size_t eval_batch_size = 1024;
+  /// Threads each training step splits its batch across (StepWorkspace::threads); 1 runs
+  /// every step on the calling thread.
+  std::size_t threads = 1;
 };
 
 /// Trains `network` on `train`: epochs of shuffled mini-batches, each a train_step. Before
