@@ -121,6 +121,7 @@ namespace {
      << "  --seed N         shuffling / initialisation seed (default 42)\n"
      << "  --repeats N      repeat count where a benchmark needs one (0 = its default)\n"
      << "  --data-dir D     Fashion-MNIST directory (default " << default_data_dir << ")\n"
+     << "  --strategy S     threads split the batch (data, default) or the BLAS (blas)\n"
      << extra_help;
   std::exit(code);
 }
@@ -166,7 +167,13 @@ Options parse_options(int argc, char** argv, const char* program, const char* ex
     else if (flag == "--seed") o.seed = static_cast<std::uint64_t>(to_int(flag, next(), 0));
     else if (flag == "--repeats") o.repeats = static_cast<int>(to_int(flag, next(), 0));
     else if (flag == "--data-dir") o.data_dir = next();
-    else if (flag == "--mode") {
+    else if (flag == "--strategy") {
+      o.strategy = next();
+      if (o.strategy != "data" && o.strategy != "blas") {
+        std::cerr << "--strategy: expected data or blas, got '" << o.strategy << "'\n";
+        std::exit(2);
+      }
+    } else if (flag == "--mode") {
       o.mode = next();
       if (o.mode != "train" && o.mode != "infer") {
         std::cerr << "--mode: expected train or infer, got '" << o.mode << "'\n";

@@ -52,10 +52,14 @@ struct Options {
   std::uint64_t seed = 42;
   int repeats = 0;            // generic repeat count (infer passes, GEMM repeats); 0: benchmark default
   std::string data_dir = default_data_dir;
+  // How layercache (and the roofline) use several threads: "data" splits each batch across
+  // them with a single-threaded BLAS each (train_step's data parallelism), "blas" runs one
+  // pass with a threaded BLAS. The libtorch twins ignore it.
+  std::string strategy = "data";
 };
 
 // Parses --batch N --threads N --epochs N --warmup N --max-samples N --mode M --seed N
-// --repeats N --data-dir D (also the --flag=value form). Prints usage and exits on --help or
+// --repeats N --data-dir D --strategy S (also the --flag=value form). Prints usage and exits on --help or
 // on an unknown flag, so a typo never silently benchmarks the wrong configuration.
 Options parse_options(int argc, char** argv, const char* program, const char* extra_help = "");
 

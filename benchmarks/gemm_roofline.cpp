@@ -14,15 +14,24 @@
 // implementation that performs these products with this BLAS can train an epoch faster, so the
 // ratio layercache_epoch / roofline_epoch is the share of time spent outside the products.
 //
-// Usage: gemm_roofline --batch 128 --threads 1 [--repeats 25]
+// With --threads T > 1, --strategy says how the T cores share the products: "blas" runs each
+// product once with a T-thread BLAS; "data" (the default, as train_step with
+// StepWorkspace::threads = T) splits the batch into T column shards and runs each product
+// on all shards at the same time, one single-threaded BLAS call per thread; a call's time is
+// then the wall time until every shard's product is done. benchmarks/run takes the smaller
+// of the two rooflines.
+//
+// Usage: gemm_roofline --batch 128 --threads 1 [--repeats 25] [--strategy data|blas]
 #include "bench_common.hpp"
 
 #include <armadillo>
 
 #include <algorithm>
+#include <barrier>
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 // From OpenBLAS (<cblas.h> declares it too, but its path differs between the Debian BLAS
@@ -67,21 +76,37 @@ std::vector<double> time_gemm(const Gemm& g, int repeats) {
   return per_call;
 }
 
-}  // namespace
+// Seconds per call of running gs[t] on thread t for every t at the same time (the data
+// strategy); each thread's BLAS is single-threaded.
+std::vector<double> time_concurrently(const std::vector<const Gemm*>& gs, int repeats) {
+  for (const Gemm* g : gs)
+    for (int i = 0; i < 3; ++i) g->run();
+  auto t0 = lcbench::Clock::now();
+  gs[0]->run();
+  const double once = std::max(lcbench::seconds_since(t0), 1e-7);
+  const int iters = std::max(1, static_cast<int>(2e-3 / once));
+  std::vector<double> per_call;
+  per_call.reserve(static_cast<std::size_t>(repeats));
+  std::barrier sync(static_cast<std::ptrdiff_t>(gs.size()));
+  auto body = [&](std::size_t t) {
+    for (int r = 0; r < repeats; ++r) {
+      sync.arrive_and_wait();  // start together
+      if (t == 0) t0 = lcbench::Clock::now();
+      for (int i = 0; i < iters; ++i) gs[t]->run();
+      sync.arrive_and_wait();  // every shard done
+      if (t == 0) per_call.push_back(lcbench::seconds_since(t0) / iters);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t t = 1; t < gs.size(); ++t) threads.emplace_back(body, t);
+  body(0);
+  for (auto& th : threads) th.join();
+  return per_call;
+}
 
-int main(int argc, char** argv) {
-  const lcbench::Options opt = lcbench::parse_options(argc, argv, "gemm_roofline",
-      "  (uses --batch, --threads, --repeats [default 25], --seed)\n");
-  const int repeats = opt.repeats > 0 ? opt.repeats : 25;
-  openblas_set_num_threads(opt.threads);
-  arma::arma_rng::set_seed(opt.seed);  // operand values do not affect the rate; seeded for repeatability
-
-  const arma::uword B = opt.batch;
-  const std::vector<arma::uword> sizes = {784, 512, 256, 10};
-  std::vector<Layer> layers;
-  layers.reserve(sizes.size() - 1);
-  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) layers.emplace_back(sizes[l], sizes[l + 1], B);
-
+// The GEMMs of one training step of the MLP on a batch of B columns (operands in `layers`).
+std::vector<Gemm> step_gemms(std::vector<Layer>& layers, const std::vector<arma::uword>& sizes,
+                             arma::uword B) {
   std::vector<Gemm> gemms;
   for (std::size_t l = 0; l < layers.size(); ++l) {
     Layer& L = layers[l];
@@ -91,14 +116,47 @@ int main(int argc, char** argv) {
     gemms.push_back({p + "dW", n_out, n_in, B, [&L] { L.dW = L.dY * L.X.t(); }});
     if (l > 0) gemms.push_back({p + "dX", n_in, B, n_out, [&L] { L.dX = L.W.t() * L.dY; }});
   }
+  return gemms;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const lcbench::Options opt = lcbench::parse_options(argc, argv, "gemm_roofline",
+      "  (uses --batch, --threads, --repeats [default 25], --seed)\n");
+  const int repeats = opt.repeats > 0 ? opt.repeats : 25;
+  const bool data = opt.strategy == "data" && opt.threads > 1;
+  const std::size_t shards = data ? static_cast<std::size_t>(opt.threads) : 1;
+  openblas_set_num_threads(data ? 1 : opt.threads);
+  arma::arma_rng::set_seed(opt.seed);  // operand values do not affect the rate; seeded for repeatability
+
+  const arma::uword B = opt.batch;
+  const std::vector<arma::uword> sizes = {784, 512, 256, 10};
+  // One set of operands and products per shard; shard s has columns [B·s/n, B·(s+1)/n).
+  std::vector<std::vector<Layer>> layers(shards);
+  std::vector<std::vector<Gemm>> shard_gemms(shards);
+  for (std::size_t s = 0; s < shards; ++s) {
+    const arma::uword cols = B * (s + 1) / shards - B * s / shards;
+    layers[s].reserve(sizes.size() - 1);
+    for (std::size_t l = 0; l + 1 < sizes.size(); ++l) layers[s].emplace_back(sizes[l], sizes[l + 1], cols);
+    shard_gemms[s] = step_gemms(layers[s], sizes, cols);
+  }
+  // The whole batch's products, for names and flop counts.
+  std::vector<Layer> whole;
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) whole.emplace_back(sizes[l], sizes[l + 1], 1);
+  std::vector<Gemm> gemms = step_gemms(whole, sizes, B);
 
   std::vector<std::pair<std::string, double>> gflops_median, gflops_best, us_best;
   double step_flops = 0, step_best = 0, step_median = 0;
   const double load_start = lcbench::loadavg_1m();
   lcbench::Contention contention;  // other processes' share of the machine while timing
-  for (const Gemm& g : gemms) {
+  for (std::size_t i = 0; i < gemms.size(); ++i) {
+    const Gemm& g = gemms[i];
+    std::vector<const Gemm*> concurrent;
+    for (const auto& sg : shard_gemms) concurrent.push_back(&sg[i]);
     contention.start();
-    const std::vector<double> t = time_gemm(g, repeats);
+    const std::vector<double> t =
+        shards == 1 ? time_gemm(shard_gemms[0][i], repeats) : time_concurrently(concurrent, repeats);
     contention.stop();
     const double best = lcbench::minimum(t), med = lcbench::median(t);
     gflops_median.emplace_back(g.name, g.flops() / med * 1e-9);
@@ -114,6 +172,7 @@ int main(int argc, char** argv) {
       .str("impl", "armadillo+openblas")
       .str("case", "gemm_roofline_b" + std::to_string(B))
       .integer("threads", opt.threads)
+      .str("strategy", shards > 1 ? "data" : "blas")
       .integer("openblas_threads", openblas_get_num_threads())
       .integer("batch", static_cast<long long>(B))
       .integer("repeats", repeats)

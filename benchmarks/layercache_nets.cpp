@@ -27,10 +27,6 @@ namespace {
 #define LC_STR(x) LC_STR2(x)
 const std::string net_name = LC_STR(LC_BENCH_NET);
 
-// How layercache uses several threads: "data" splits each batch across them (train_step's
-// data parallelism, the BLAS single-threaded), "blas" runs one pass with a threaded BLAS.
-std::string strategy = "data";
-
 // Hidden width of the MLP's first layer (the second has half); --width scales the network for
 // the width-scaling plot. 512 is the benchmark's MLP 784-512-256-10.
 std::size_t mlp_width = 512;
@@ -81,21 +77,15 @@ int main(int argc, char** argv) {
       mlp_width = std::stoul(argv[++i]);
       continue;
     }
-    if (std::string(argv[i]) == "--strategy" && i + 1 < argc) {
-      strategy = argv[++i];
-      if (strategy != "data" && strategy != "blas") {
-        std::fprintf(stderr, "--strategy must be data or blas\n");
-        return 2;
-      }
-      continue;
-    }
+
     args.push_back(argv[i]);
   }
   const Options opt = parse_options(int(args.size()), args.data(), ("train_" + net_name).c_str(),
-                                    "  --width N      hidden width of the MLP (default 512)\n"
-                                    "  --strategy S   threads split the batch (data, default) or the BLAS (blas)\n");
+                                    "  --width N      hidden width of the MLP (default 512)\n");
   const double load_start = loadavg_1m();
-  const bool data_parallel = strategy == "data" && opt.mode == "train";
+  // Training splits each batch across the threads unless --strategy blas; inference runs
+  // one pass with a threaded BLAS.
+  const bool data_parallel = opt.strategy == "data" && opt.mode == "train";
   set_blas_threads(data_parallel ? 1 : opt.threads);
   const bool train = opt.mode == "train";
   const Dataset<float> data = load_fashion_mnist<float>(opt.data_dir, train ? "train" : "test");
