@@ -15,8 +15,9 @@ LC_BUILD_PACKAGES=(
   g++ meson ninja-build pkg-config cmake
   libarmadillo-dev libopenblas-dev liblapack-dev libboost-test-dev zlib1g-dev libhdf5-dev
 )
-# What the tests read or run besides: Fashion-MNIST files, and doxygen for the docs check.
-LC_TEST_PACKAGES=(dataset-fashion-mnist doxygen hdf5-tools)
+# What the tests read or run besides: Fashion-MNIST files, doxygen for the docs check, and
+# gnuplot for the main job's plot (scripts/check_demo).
+LC_TEST_PACKAGES=(dataset-fashion-mnist doxygen hdf5-tools gnuplot-nox)
 # What the demo adds: the data set it trains on and gnuplot to draw its curves.
 LC_DEMO_PACKAGES=(dataset-fashion-mnist gnuplot-nox)
 
@@ -77,4 +78,14 @@ lc_build() {
   cd "$LC_ROOT" || return
   lc_log "building $dir${*:+ ($*)}"
   ninja -C "$dir" -j "$LC_JOBS" -k 0 "$@"
+}
+
+# True when the build directory defines the target (e.g. examples/fashion_mlp). The list is
+# read whole before grep looks at it: with `ninja -t targets | grep -q` under pipefail, grep
+# stops at the first match, ninja dies of SIGPIPE on its next write, and the check failed
+# about one time in seven.
+lc_has_target() {
+  local targets
+  targets=$(ninja -C "$1" -t targets all) || return 1
+  grep -q "^$2:" <<<"$targets"
 }
