@@ -109,8 +109,8 @@ class Trace : public TransformImpl<Trace> {
   template <class T>
   void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T decay = static_cast<T>(options_.decay);
-    T* u = s.update;
-    T* m = s.state[0];
+    T* __restrict u = s.update;
+    T* __restrict m = s.state[0];
     if (options_.nesterov)
       for (std::size_t i = 0; i < s.n; ++i) {
         m[i] = decay * m[i] + u[i];
@@ -165,9 +165,9 @@ class ScaleByAdam : public TransformImpl<ScaleByAdam> {
     const T unbias1 = static_cast<T>(1.0 / (1.0 - std::pow(options_.beta1, t)));
     const T unbias2 = static_cast<T>(1.0 / (1.0 - std::pow(options_.beta2, t)));
     const T eps = static_cast<T>(options_.eps);
-    T* u = s.update;
-    T* m = s.state[0];
-    T* v = s.state[1];
+    T* __restrict u = s.update;
+    T* __restrict m = s.state[0];
+    T* __restrict v = s.state[1];
     for (std::size_t i = 0; i < s.n; ++i) {
       m[i] = b1 * m[i] + one_minus_b1 * u[i];
       v[i] = b2 * v[i] + one_minus_b2 * (u[i] * u[i]);
@@ -213,8 +213,8 @@ class ScaleByRms : public TransformImpl<ScaleByRms> {
     const T decay = static_cast<T>(options_.decay);
     const T one_minus_decay = static_cast<T>(1.0 - options_.decay);
     const T eps = static_cast<T>(options_.eps);
-    T* u = s.update;
-    T* nu = s.state[0];
+    T* __restrict u = s.update;
+    T* __restrict nu = s.state[0];
     for (std::size_t i = 0; i < s.n; ++i) {
       nu[i] = decay * nu[i] + one_minus_decay * (u[i] * u[i]);
       u[i] = u[i] / (std::sqrt(nu[i]) + eps);
@@ -256,8 +256,8 @@ class ScaleByRss : public TransformImpl<ScaleByRss> {
   template <class T>
   void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T eps = static_cast<T>(options_.eps);
-    T* u = s.update;
-    T* sum = s.state[0];
+    T* __restrict u = s.update;
+    T* __restrict sum = s.state[0];
     for (std::size_t i = 0; i < s.n; ++i) {
       sum[i] += u[i] * u[i];
       u[i] = u[i] / (std::sqrt(sum[i]) + eps);
