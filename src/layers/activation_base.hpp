@@ -13,6 +13,11 @@
 //     void backward(const arma::Mat<T>& kept, const arma::Mat<T>& dy,
 //                   arma::Mat<T>& dx) const;                         // dx sized like dy
 //   };
+//
+// An activation with a hyper-parameter its backward formula depends on (LeakyReLU's slope)
+// also defines record(Cache&), which writes it into the cache in forward, and
+// check(const Cache&), which throws CacheError in backward when the cache was made by a
+// layer with another value.
 //   LAYERCACHE_INSTANTIATE_LAYER(ActivationLayer<Tanh>)
 //
 // forward and backward must be alias-safe (y may be x in infer) and allocate nothing.
@@ -124,6 +129,8 @@ void ActivationLayer<D>::forward_t(const Tree<T>&, const Tree<T>&, const ConstBu
   Math(derived()).forward(*x, out.write_output(x->n_rows, x->n_cols));
   out.shape = x_shape;
   auto& cache = out.template reuse_cache<typename Math::Cache>();
+  if constexpr (requires(const Math& m, typename Math::Cache& c) { m.record(c); })
+    Math(derived()).record(cache);
   if constexpr (Math::keeps == Keeps::output)
     cache.y = out.output;  // shared with the next layer, which reads the same buffer
   else
@@ -137,6 +144,8 @@ void ActivationLayer<D>::backward_t(const Tree<T>&, const Cache& cache_base,
                                     BackwardResult<T>& out) const {
   using Math = ActivationMath<D, T>;
   const auto& cache = activation_detail::own_cache<typename Math::Cache>(cache_base, derived());
+  if constexpr (requires(const Math& m, const typename Math::Cache& c) { m.check(c); })
+    Math(derived()).check(cache);
   const ConstBuffer<T>* kept;
   if constexpr (Math::keeps == Keeps::output)
     kept = &cache.y;

@@ -3,6 +3,7 @@
 #include "layercache/layers/activations.hpp"
 
 #include <cmath>
+#include <sstream>
 #include <string>
 
 #include "activation_base.hpp"
@@ -14,6 +15,22 @@ using activation_detail::if_not_negative;
 using activation_detail::if_not_positive;
 using activation_detail::if_positive;
 using activation_detail::map_entries;
+
+namespace {
+
+// Throws CacheError unless the hyper-parameter `name` recorded in a cache equals the layer's.
+void check_recorded(const char* name, double layer, double cache) {
+  if (layer == cache) return;
+  auto text = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  throw CacheError(std::string("expected a cache made with ") + name + " = " + text(layer) +
+                   " (this layer's), got one made with " + name + " = " + text(cache));
+}
+
+}  // namespace
 
 // Piecewise formulas use the branch-free selects of activation_base.hpp, so that their loops
 // vectorize; the forward passes keep NaN as NaN.
@@ -51,6 +68,9 @@ struct ActivationMath<LeakyReLU, T> {
   T slope;
   explicit ActivationMath(const LeakyReLU& layer) : slope(T(layer.slope())) {}
 
+  void record(Cache& cache) const { cache.slope = double(slope); }
+  void check(const Cache& cache) const { check_recorded("slope", double(slope), cache.slope); }
+
   void forward(const arma::Mat<T>& x, arma::Mat<T>& y) const {
     const T s = slope;
     map_entries(x, y, [s](T v) { return if_not_negative(v, v) + s * if_negative(v, v); });
@@ -68,6 +88,9 @@ struct ActivationMath<ELU, T> {
   static constexpr Keeps keeps = Keeps::output;
   T alpha;
   explicit ActivationMath(const ELU& layer) : alpha(T(layer.alpha())) {}
+
+  void record(Cache& cache) const { cache.alpha = double(alpha); }
+  void check(const Cache& cache) const { check_recorded("alpha", double(alpha), cache.alpha); }
 
   void forward(const arma::Mat<T>& x, arma::Mat<T>& y) const {
     const T a = alpha;
@@ -89,6 +112,11 @@ struct ActivationMath<GELU, T> {
   static constexpr Keeps keeps = Keeps::input;
   bool tanh_approximation;
   explicit ActivationMath(const GELU& layer) : tanh_approximation(layer.tanh_approximation()) {}
+
+  void record(Cache& cache) const { cache.tanh_approximation = tanh_approximation; }
+  void check(const Cache& cache) const {
+    check_recorded("tanh_approximation", tanh_approximation, cache.tanh_approximation);
+  }
 
   // Exact: Φ(x) = ½·erfc(−x/√2), which stays accurate for large negative x where
   // ½·(1 + erf(x/√2)) would cancel; φ(x) = exp(−x²/2)/√(2π).

@@ -102,6 +102,29 @@ BOOST_AUTO_TEST_CASE(gelu_cache_holds_exactly_its_input) {
   BOOST_TEST(out.cache->bytes() == 6u * 5u * sizeof(double));
 }
 
+// A cache records the hyper-parameter its backward formula needs; a layer with another value
+// rejects it instead of computing a wrong gradient.
+template <class L>
+void check_cache_of_another_setting_is_rejected(const L& made_by, const L& used_by,
+                                                const std::string& expected) {
+  const arma::mat x = random_batch(3, 4, 12);
+  const auto out = made_by.forward(Tree<double>{}, x);
+  const arma::mat dy(3, 4, arma::fill::ones);
+  BOOST_CHECK_NO_THROW(made_by.backward(Tree<double>{}, *out.cache, dy));
+  BOOST_CHECK_EXCEPTION(used_by.backward(Tree<double>{}, *out.cache, dy), CacheError,
+                        [&](const CacheError& e) {
+                          return std::string(e.what()).find(expected) != std::string::npos;
+                        });
+}
+
+BOOST_AUTO_TEST_CASE(a_cache_made_with_another_hyper_parameter_throws_cache_error) {
+  check_cache_of_another_setting_is_rejected(LeakyReLU({.slope = 0.2}), LeakyReLU(),
+                                             "made with slope = 0.2");
+  check_cache_of_another_setting_is_rejected(ELU({.alpha = 2.0}), ELU(), "made with alpha = 2");
+  check_cache_of_another_setting_is_rejected(GELU({.tanh_approximation = true}), GELU(),
+                                             "made with tanh_approximation = 1");
+}
+
 // Network{Dense(4, 8), ReLU(), Dense(8, 2)} keeps the network input (4 × batch) for dense1,
 // and one (8 × batch) buffer that is both the ReLU's output and dense2's input.
 template <class T>

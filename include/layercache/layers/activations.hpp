@@ -45,6 +45,7 @@ struct LeakyReLUOptions {
 template <class T>
 struct LeakyReLUCache : Cache {
   ConstBuffer<T> y;  ///< output (n × batch)
+  double slope = 0;  ///< the slope of the layer that made it (backward checks it)
 
   const char* kind() const noexcept override { return "leaky_relu"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
@@ -81,6 +82,7 @@ struct ELUOptions {
 template <class T>
 struct ELUCache : Cache {
   ConstBuffer<T> y;  ///< output (n × batch)
+  double alpha = 0;  ///< the alpha of the layer that made it (backward checks it)
 
   const char* kind() const noexcept override { return "elu"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
@@ -118,6 +120,7 @@ struct GELUOptions {
 template <class T>
 struct GELUCache : Cache {
   ConstBuffer<T> x;  ///< input (n × batch)
+  bool tanh_approximation = false;  ///< the form of the layer that made it (backward checks it)
 
   const char* kind() const noexcept override { return "gelu"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
