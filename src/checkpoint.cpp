@@ -356,9 +356,14 @@ Handle open_for_reading(const std::string& file) {
   return h5;
 }
 
-// The attribute as text, or nothing when the object has no attribute of that name.
-std::optional<std::string> read_string_attribute(hid_t object, const char* name,
-                                                 const std::string& file) {
+// An open attribute with its type and dataspace, checked to hold one value of class `kind`
+// (`described` names it in the error, "a single string"); nothing when the object has no
+// attribute of that name.
+struct Attribute {
+  Handle attribute, type;
+};
+std::optional<Attribute> open_attribute(hid_t object, const char* name, H5T_class_t kind,
+                                        const char* described, const std::string& file) {
   const std::string what = std::string("attribute '") + name + "'";
   const htri_t exists = H5Aexists(object, name);
   if (exists < 0) corrupt(file, what);
@@ -367,8 +372,19 @@ std::optional<std::string> read_string_attribute(hid_t object, const char* name,
   Handle type(attribute.valid() ? H5Aget_type(attribute) : H5I_INVALID_HID, H5Tclose);
   Handle space(attribute.valid() ? H5Aget_space(attribute) : H5I_INVALID_HID, H5Sclose);
   if (!type.valid() || !space.valid()) corrupt(file, what);
-  if (H5Tget_class(type) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1)
-    throw DataError("attribute '" + std::string(name) + "' is not a single string", file);
+  if (H5Tget_class(type) != kind || H5Sget_simple_extent_npoints(space) != 1)
+    throw DataError(what + " is not " + described, file);
+  return Attribute{std::move(attribute), std::move(type)};
+}
+
+// The attribute as text, or nothing when the object has no attribute of that name.
+std::optional<std::string> read_string_attribute(hid_t object, const char* name,
+                                                 const std::string& file) {
+  std::optional<Attribute> found = open_attribute(object, name, H5T_STRING, "a single string", file);
+  if (!found) return std::nullopt;
+  const std::string what = std::string("attribute '") + name + "'";
+  const Handle& attribute = found->attribute;
+  const Handle& type = found->type;
   // The memory type keeps the stored character set: HDF5 converts neither way between them.
   const htri_t variable = H5Tis_variable_str(type);
   const H5T_cset_t cset = H5Tget_cset(type);
@@ -392,20 +408,15 @@ std::optional<std::string> read_string_attribute(hid_t object, const char* name,
   return value;
 }
 
+// The attribute as an integer, or nothing when the object has no attribute of that name.
 std::optional<std::int64_t> read_int_attribute(hid_t object, const char* name,
                                                const std::string& file) {
-  const std::string what = std::string("attribute '") + name + "'";
-  const htri_t exists = H5Aexists(object, name);
-  if (exists < 0) corrupt(file, what);
-  if (exists == 0) return std::nullopt;
-  Handle attribute(H5Aopen(object, name, H5P_DEFAULT), H5Aclose);
-  Handle type(attribute.valid() ? H5Aget_type(attribute) : H5I_INVALID_HID, H5Tclose);
-  Handle space(attribute.valid() ? H5Aget_space(attribute) : H5I_INVALID_HID, H5Sclose);
-  if (!type.valid() || !space.valid()) corrupt(file, what);
-  if (H5Tget_class(type) != H5T_INTEGER || H5Sget_simple_extent_npoints(space) != 1)
-    throw DataError("attribute '" + std::string(name) + "' is not a single integer", file);
+  std::optional<Attribute> found =
+      open_attribute(object, name, H5T_INTEGER, "a single integer", file);
+  if (!found) return std::nullopt;
   std::int64_t value = 0;
-  if (H5Aread(attribute, H5T_NATIVE_INT64, &value) < 0) corrupt(file, what);
+  if (H5Aread(found->attribute, H5T_NATIVE_INT64, &value) < 0)
+    corrupt(file, std::string("attribute '") + name + "'");
   return value;
 }
 

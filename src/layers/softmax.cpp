@@ -17,6 +17,15 @@ T column_max(const T* p, arma::uword n) {
   return m;
 }
 
+// Calls f(in, out, m) for every column of x and the same column of y, with m the column's
+// largest entry (both softmaxes shift by it so that no exponential overflows).
+template <class T, class F>
+void for_each_shifted_column(const arma::Mat<T>& x, arma::Mat<T>& y, F f) {
+  if (x.n_rows == 0) return;
+  for (arma::uword j = 0; j < x.n_cols; ++j)
+    f(x.colptr(j), y.colptr(j), column_max(x.colptr(j), x.n_rows));
+}
+
 }  // namespace
 
 template <class T>
@@ -29,11 +38,7 @@ struct ActivationMath<Softmax, T> {
   // their sum accurate.
   void forward(const arma::Mat<T>& x, arma::Mat<T>& y) const {
     const arma::uword n = x.n_rows;
-    if (n == 0) return;
-    for (arma::uword j = 0; j < x.n_cols; ++j) {
-      const T* in = x.colptr(j);
-      T* out = y.colptr(j);
-      const T m = column_max(in, n);
+    for_each_shifted_column(x, y, [n](const T* in, T* out, T m) {
       double sum = 0;
       for (arma::uword i = 0; i < n; ++i) {
         out[i] = std::exp(in[i] - m);
@@ -41,7 +46,7 @@ struct ActivationMath<Softmax, T> {
       }
       const T scale = T(1.0 / sum);
       for (arma::uword i = 0; i < n; ++i) out[i] *= scale;
-    }
+    });
   }
   // dx = y ⊙ (dy − ⟨dy, y⟩) per column: the Jacobian diag(y) − y yᵀ applied to dy.
   void backward(const arma::Mat<T>& y, const arma::Mat<T>& dy, arma::Mat<T>& dx) const {
@@ -66,16 +71,12 @@ struct ActivationMath<LogSoftmax, T> {
 
   void forward(const arma::Mat<T>& x, arma::Mat<T>& y) const {
     const arma::uword n = x.n_rows;
-    if (n == 0) return;
-    for (arma::uword j = 0; j < x.n_cols; ++j) {
-      const T* in = x.colptr(j);
-      T* out = y.colptr(j);
-      const T m = column_max(in, n);
+    for_each_shifted_column(x, y, [n](const T* in, T* out, T m) {
       double sum = 0;
       for (arma::uword i = 0; i < n; ++i) sum += std::exp(in[i] - m);
       const T log_normalizer = m + T(std::log(sum));
       for (arma::uword i = 0; i < n; ++i) out[i] = in[i] - log_normalizer;
-    }
+    });
   }
   // dx = dy − softmax(x)·Σ dy per column, with softmax(x) = exp(y).
   void backward(const arma::Mat<T>& y, const arma::Mat<T>& dy, arma::Mat<T>& dx) const {
