@@ -83,10 +83,13 @@ int main(int argc, char** argv) {
   const Options opt = parse_options(int(args.size()), args.data(), ("train_" + net_name).c_str(),
                                     "  --width N      hidden width of the MLP (default 512)\n");
   const double load_start = loadavg_1m();
-  // Training splits each batch across the threads unless --strategy blas; inference runs
-  // one pass with a threaded BLAS.
-  const bool data_parallel = opt.strategy == "data" && opt.mode == "train";
-  set_blas_threads(data_parallel ? 1 : opt.threads);
+  // With --strategy data (the default) and several threads, training splits each batch
+  // across the threads (train_step) and inference splits each request (predict); with
+  // --strategy blas both run one pass with a threaded BLAS.
+  const bool split = opt.strategy == "data" && opt.threads > 1;
+  const bool split_training = split && opt.mode == "train";
+  const bool split_inference = split && opt.mode == "infer" && opt.batch > 1;
+  set_blas_threads(split_training || split_inference ? 1 : opt.threads);
   const bool train = opt.mode == "train";
   const Dataset<float> data = load_fashion_mnist<float>(opt.data_dir, train ? "train" : "test");
   const double rss_after_load = current_rss_mb();
@@ -95,7 +98,7 @@ int main(int argc, char** argv) {
   Rng rng(opt.seed);
   Trainer trainer{net, net.init(data.shape, he_normal(), rng), net.init_state(data.shape)};
   trainer.opt_state = trainer.optimizer.init(trainer.params);
-  trainer.workspace.threads = data_parallel ? std::size_t(opt.threads) : 1;
+  trainer.workspace.threads = split_training ? std::size_t(opt.threads) : 1;
 
   const std::size_t n = data.size();
   const std::size_t n_batches = batches_to_time(n, opt.batch, opt.max_samples);
@@ -136,7 +139,11 @@ int main(int argc, char** argv) {
       for (std::size_t b = 0; b < n_batches; ++b) {
         const std::size_t begin = b * opt.batch, end = std::min(n, begin + opt.batch);
         const arma::fmat x(const_cast<float*>(data.x.colptr(begin)), data.x.n_rows, end - begin, false, true);
-        net.infer_into(trainer.params, trainer.state, x, data.shape, y);
+        if (split_inference)  // the request's columns dealt out to the threads
+          y = predict(net, trainer.params, trainer.state, x, data.shape,
+                      (x.n_cols + opt.threads - 1) / opt.threads, std::size_t(opt.threads));
+        else
+          net.infer_into(trainer.params, trainer.state, x, data.shape, y);
         samples_timed += end - begin;
       }
       return seconds_since(t0);
@@ -160,7 +167,7 @@ int main(int argc, char** argv) {
       .str("case", net_name + (train ? "_b" : "_infer_b") + std::to_string(opt.batch))
       .str("mode", opt.mode)
       .integer("threads", opt.threads)
-      .str("strategy", data_parallel ? "data" : "blas")
+      .str("strategy", split_training || split_inference ? "data" : "blas")
       .integer("openblas_threads", blas_threads())
       .integer("batch", static_cast<long long>(opt.batch))
       .integer("width", net_name == "mlp" ? static_cast<long long>(mlp_width) : 0)

@@ -81,7 +81,8 @@ int main(int argc, char** argv) try {
 
   double seconds = 0;
   for (const auto& e : history.epochs) seconds += e.seconds;
-  const Metrics m = evaluate(net, params, state, SoftmaxCrossEntropy(), test);
+  const Metrics m = evaluate(net, params, state, SoftmaxCrossEntropy(), test, 1024,
+                             std::size_t(std::max(args.threads, 1)));
   std::printf("training_seconds %.1f\n", seconds);
   std::printf("test_loss %.4f\n", m.loss);
   std::printf("test_accuracy %.4f\n", m.accuracy);

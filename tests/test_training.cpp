@@ -367,13 +367,38 @@ BOOST_AUTO_TEST_CASE(evaluate_and_predict_in_batches_equal_one_full_pass) {
   const TreeF params = net.init(data.shape, he_normal(), rng);
   const TreeF state;
   const arma::fmat full = net.infer(params, data.x, data.shape);
-  const arma::fmat batched = predict(net, params, state, data.x, data.shape, 10);
-  BOOST_TEST(arma::approx_equal(full, batched, "absdiff", 0.0f));
-  const Metrics m = evaluate(net, params, state, SoftmaxCrossEntropy(), data, 7);
   const double full_loss = SoftmaxCrossEntropy().value(full, data.labels);
-  BOOST_TEST(std::abs(m.loss - full_loss) < 1e-6);
-  BOOST_TEST(m.accuracy == accuracy(full, data.labels), boost::test_tools::tolerance(1e-12));
-  BOOST_TEST(m.samples == 103u);
+  // Batches dealt out to 1, 2 and 3 threads give the same outputs and metrics.
+  for (const std::size_t threads : {1u, 2u, 3u}) {
+    const arma::fmat batched = predict(net, params, state, data.x, data.shape, 10, threads);
+    BOOST_TEST(arma::approx_equal(full, batched, "absdiff", 0.0f), threads << " threads");
+    const Metrics m = evaluate(net, params, state, SoftmaxCrossEntropy(), data, 7, threads);
+    BOOST_TEST(std::abs(m.loss - full_loss) < 1e-6);
+    BOOST_TEST(m.accuracy == accuracy(full, data.labels), boost::test_tools::tolerance(1e-12));
+    BOOST_TEST(m.samples == 103u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(evaluate_names_a_bad_label_by_its_index_in_the_data_on_any_thread_count) {
+  const Network net = small_net();
+  Dataset<float> data = blobs(90, 3);
+  data.labels[75] = 5;  // in the eleventh batch of 7
+  Rng rng(2);
+  const TreeF params = net.init(data.shape, he_normal(), rng);
+  std::string one, two;
+  try {
+    evaluate(net, params, TreeF{}, SoftmaxCrossEntropy(), data, 7, 1);
+  } catch (const DataError& e) {
+    one = e.what();
+  }
+  try {
+    evaluate(net, params, TreeF{}, SoftmaxCrossEntropy(), data, 7, 2);
+  } catch (const DataError& e) {
+    two = e.what();
+  }
+  BOOST_TEST(one.find("sample 75 has label 5") != std::string::npos, one);
+  BOOST_TEST(two == one);
+  BOOST_CHECK_THROW(evaluate(net, params, TreeF{}, SoftmaxCrossEntropy(), data, 7, 0), ConfigError);
 }
 
 BOOST_AUTO_TEST_CASE(history_is_written_as_csv) {

@@ -220,8 +220,8 @@ struct FitOptions {
   std::vector<Callback<T>> callbacks{};
   /// Batch size of the validation pass.
   std::size_t eval_batch_size = 1024;
-  /// Threads each training step splits its batch across (StepWorkspace::threads); 1 runs
-  /// every step on the calling thread.
+  /// Threads each training step splits its batch across (StepWorkspace::threads), and that
+  /// the validation pass deals its batches to; 1 runs everything on the calling thread.
   std::size_t threads = 1;
 };
 
@@ -252,15 +252,23 @@ struct Metrics {
 };
 
 /// Loss and accuracy on `data`, computed on the inference path (no caches) in batches of
-/// batch_size, so memory stays bounded on large inputs.
+/// batch_size, so memory stays bounded on large inputs. With threads > 1 the batches are
+/// dealt out to that many threads (the BLAS single-threaded meanwhile); the figures are
+/// the same up to the order of the additions, and an error is the one a one-thread pass
+/// throws.
 template <class T>
 Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& state,
-                 const Loss& loss, const Dataset<T>& data, std::size_t batch_size = 1024);
+                 const Loss& loss, const Dataset<T>& data, std::size_t batch_size = 1024,
+                 std::size_t threads = 1);
 
-/// The network's outputs for x (samples of shape x_shape), on the inference path in batches.
+/// The network's outputs for x (samples of shape x_shape), on the inference path in batches
+/// of batch_size. With threads > 1 the batches are dealt out to that many threads (the
+/// BLAS single-threaded meanwhile): to spread one large request over the cores, pass a
+/// batch_size of its columns divided by the threads. The outputs equal a one-thread pass.
 template <class T>
 arma::Mat<T> predict(const Layer& network, const Tree<T>& params, const Tree<T>& state,
-                     const arma::Mat<T>& x, const Shape& x_shape, std::size_t batch_size = 1024);
+                     const arma::Mat<T>& x, const Shape& x_shape, std::size_t batch_size = 1024,
+                     std::size_t threads = 1);
 
 /// Sets the number of threads the BLAS uses (OpenBLAS); 0 restores its default.
 void set_blas_threads(int threads);
