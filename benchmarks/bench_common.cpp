@@ -368,4 +368,19 @@ void JsonLine::print() const {
   std::cout.flush();
 }
 
+JsonLine& add_timing(JsonLine& j, std::size_t samples_per_epoch, std::size_t samples_timed,
+                     const std::vector<double>& epoch_s, const std::vector<double>& epoch_cpu_s,
+                     const Contention& contention, double load_start) {
+  const double med = median(epoch_s);
+  return j.integer("samples_per_epoch", static_cast<long long>(samples_per_epoch))
+      .integer("samples_timed", static_cast<long long>(samples_timed))
+      .boolean("extrapolated", samples_timed < samples_per_epoch)
+      .num("epoch_s", med)
+      .array("epochs_s", epoch_s)
+      .num("samples_per_s", double(samples_per_epoch) / med)
+      .num("epoch_cpu_s", median(epoch_cpu_s))
+      .num("other_busy_frac", contention.other_busy_frac())
+      .num("loadavg_1m_start", load_start);
+}
+
 }  // namespace lcbench

@@ -134,4 +134,12 @@ class JsonLine {
 
 std::string json_escape(const std::string& s);
 
+// Adds the timing fields every training and inference benchmark reports, layercache's and
+// the twins' alike: samples_per_epoch, samples_timed, extrapolated, epoch_s (median of
+// epoch_s), epochs_s, samples_per_s, epoch_cpu_s (median), other_busy_frac and
+// loadavg_1m_start.
+JsonLine& add_timing(JsonLine& j, std::size_t samples_per_epoch, std::size_t samples_timed,
+                     const std::vector<double>& epoch_s, const std::vector<double>& epoch_cpu_s,
+                     const Contention& contention, double load_start);
+
 }  // namespace lcbench

@@ -58,29 +58,12 @@ struct Layer {
         dY(n_out, batch, arma::fill::randu), dW(n_out, n_in), dX(n_in, batch) {}
 };
 
-// Seconds per call: `iters` back-to-back calls per sample, so that even the 10-row GEMMs are
-// timed over a few milliseconds and clock resolution does not matter.
-std::vector<double> time_gemm(const Gemm& g, int repeats) {
-  for (int i = 0; i < 3; ++i) g.run();  // warm caches and OpenBLAS's thread pool
-  auto t0 = lcbench::Clock::now();
-  g.run();
-  const double once = std::max(lcbench::seconds_since(t0), 1e-7);
-  const int iters = std::max(1, static_cast<int>(2e-3 / once));
-  std::vector<double> per_call;
-  per_call.reserve(static_cast<std::size_t>(repeats));
-  for (int r = 0; r < repeats; ++r) {
-    t0 = lcbench::Clock::now();
-    for (int i = 0; i < iters; ++i) g.run();
-    per_call.push_back(lcbench::seconds_since(t0) / iters);
-  }
-  return per_call;
-}
-
-// Seconds per call of running gs[t] on thread t for every t at the same time (the data
-// strategy); each thread's BLAS is single-threaded.
-std::vector<double> time_concurrently(const std::vector<const Gemm*>& gs, int repeats) {
+// Seconds per call of running gs[t] on thread t for every t at the same time (one entry:
+// on the calling thread alone): `iters` back-to-back calls per sample, so that even the
+// 10-row GEMMs are timed over a few milliseconds and clock resolution does not matter.
+std::vector<double> time_gemms(const std::vector<const Gemm*>& gs, int repeats) {
   for (const Gemm* g : gs)
-    for (int i = 0; i < 3; ++i) g->run();
+    for (int i = 0; i < 3; ++i) g->run();  // warm caches and OpenBLAS's thread pool
   auto t0 = lcbench::Clock::now();
   gs[0]->run();
   const double once = std::max(lcbench::seconds_since(t0), 1e-7);
@@ -141,28 +124,28 @@ int main(int argc, char** argv) {
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l) layers[s].emplace_back(sizes[l], sizes[l + 1], cols);
     shard_gemms[s] = step_gemms(layers[s], sizes, cols);
   }
-  // The whole batch's products, for names and flop counts.
-  std::vector<Layer> whole;
-  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) whole.emplace_back(sizes[l], sizes[l + 1], 1);
-  std::vector<Gemm> gemms = step_gemms(whole, sizes, B);
 
   std::vector<std::pair<std::string, double>> gflops_median, gflops_best, us_best;
   double step_flops = 0, step_best = 0, step_median = 0;
   const double load_start = lcbench::loadavg_1m();
   lcbench::Contention contention;  // other processes' share of the machine while timing
-  for (std::size_t i = 0; i < gemms.size(); ++i) {
-    const Gemm& g = gemms[i];
+  for (std::size_t i = 0; i < shard_gemms[0].size(); ++i) {
+    // Product i on every shard at once; its flops are the whole batch's.
     std::vector<const Gemm*> concurrent;
-    for (const auto& sg : shard_gemms) concurrent.push_back(&sg[i]);
+    double flops = 0;
+    for (const auto& sg : shard_gemms) {
+      concurrent.push_back(&sg[i]);
+      flops += sg[i].flops();
+    }
+    const std::string& name = shard_gemms[0][i].name;
     contention.start();
-    const std::vector<double> t =
-        shards == 1 ? time_gemm(shard_gemms[0][i], repeats) : time_concurrently(concurrent, repeats);
+    const std::vector<double> t = time_gemms(concurrent, repeats);
     contention.stop();
     const double best = lcbench::minimum(t), med = lcbench::median(t);
-    gflops_median.emplace_back(g.name, g.flops() / med * 1e-9);
-    gflops_best.emplace_back(g.name, g.flops() / best * 1e-9);
-    us_best.emplace_back(g.name, best * 1e6);
-    step_flops += g.flops();
+    gflops_median.emplace_back(name, flops / med * 1e-9);
+    gflops_best.emplace_back(name, flops / best * 1e-9);
+    us_best.emplace_back(name, best * 1e6);
+    step_flops += flops;
     step_best += best;
     step_median += med;
   }

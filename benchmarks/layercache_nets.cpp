@@ -18,7 +18,7 @@
 using namespace layercache;
 using lcbench::Options; using lcbench::Contention; using lcbench::Clock; using lcbench::JsonLine;
 using lcbench::parse_options; using lcbench::loadavg_1m; using lcbench::current_rss_mb; using lcbench::peak_rss_mb;
-using lcbench::batches_to_time; using lcbench::process_cpu_seconds; using lcbench::seconds_since; using lcbench::median;
+using lcbench::batches_to_time; using lcbench::process_cpu_seconds; using lcbench::seconds_since; using lcbench::add_timing;
 namespace alloc = lcbench::alloc;
 
 namespace {
@@ -161,7 +161,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  const double med = median(epoch_s);
   JsonLine j;
   j.str("impl", "layercache")
       .str("case", net_name + (train ? "_b" : "_infer_b") + std::to_string(opt.batch))
@@ -172,16 +171,8 @@ int main(int argc, char** argv) {
       .integer("batch", static_cast<long long>(opt.batch))
       .integer("width", net_name == "mlp" ? static_cast<long long>(mlp_width) : 0)
       .integer("warmup", opt.warmup)
-      .str("set", train ? "train" : "test")
-      .integer("samples_per_epoch", static_cast<long long>(n))
-      .integer("samples_timed", static_cast<long long>(samples_timed))
-      .boolean("extrapolated", samples_timed < n)
-      .num("epoch_s", med)
-      .array("epochs_s", epoch_s)
-      .num("samples_per_s", double(n) / med)
-      .num("epoch_cpu_s", median(epoch_cpu_s))
-      .num("other_busy_frac", contention.other_busy_frac())
-      .num("loadavg_1m_start", load_start);
+      .str("set", train ? "train" : "test");
+  add_timing(j, n, samples_timed, epoch_s, epoch_cpu_s, contention, load_start);
   if (train) j.num("last_epoch_loss", last_loss).num("allocs_per_step", allocs);
   j.num("rss_after_load_mb", rss_after_load).num("peak_rss_mb", peak_rss_mb()).print();
   return 0;

@@ -210,7 +210,6 @@ int run(const Options& opt, const std::string& name, const std::vector<std::int6
     }
   }
 
-  const double med = median(epoch_s);
   const std::string case_name = name + (train ? "_b" : "_infer_b") + std::to_string(opt.batch);
   JsonLine j;
   j.str("impl", "torch")
@@ -223,16 +222,8 @@ int run(const Options& opt, const std::string& name, const std::vector<std::int6
       .str("omp_wait_policy", omp_wait_policy())
       .integer("batch", static_cast<long long>(opt.batch))
       .integer("warmup", opt.warmup)
-      .str("set", train ? "train" : "test")
-      .integer("samples_per_epoch", static_cast<long long>(n))
-      .integer("samples_timed", static_cast<long long>(samples_timed))
-      .boolean("extrapolated", samples_timed < n)
-      .num("epoch_s", med)
-      .array("epochs_s", epoch_s)
-      .num("samples_per_s", double(n) / med)
-      .num("epoch_cpu_s", median(epoch_cpu_s))
-      .num("other_busy_frac", contention.other_busy_frac())
-      .num("loadavg_1m_start", load_start);
+      .str("set", train ? "train" : "test");
+  add_timing(j, n, samples_timed, epoch_s, epoch_cpu_s, contention, load_start);
   if (train) j.num("last_epoch_loss", last_loss).num("allocs_per_step", allocs);
   j.num("rss_after_load_mb", rss_after_load)
       .num("peak_rss_mb", peak_rss_mb())

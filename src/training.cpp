@@ -78,6 +78,11 @@ const arma::Mat<T> columns_view(const arma::Mat<T>& x, std::size_t begin, std::s
   return arma::Mat<T>(const_cast<T*>(x.colptr(begin)), x.n_rows, end - begin, false, true);
 }
 
+// A non-owning view of entries [begin, end) of the labels.
+const arma::uvec labels_view(const arma::uvec& labels, std::size_t begin, std::size_t end) {
+  return arma::uvec(const_cast<arma::uword*>(labels.memptr()) + begin, end - begin, false, true);
+}
+
 std::string format_seconds(double s) {
   std::ostringstream os;
   if (s < 60)
@@ -196,8 +201,9 @@ double forward_loss_backward(const Layer& network, const Tree<T>& params, const 
   return value;
 }
 
-// Number of shards a batch is split into: one when the step runs in one pass: one thread, a network with state, or targets that do
-// not match the batch (the one pass reports that error).
+// Number of shards a batch is split into. One (a one-pass step) with one thread, with a
+// network that has state, or with targets that do not match the batch (the one pass
+// reports that error).
 template <class T>
 std::size_t shard_count(const StepWorkspace<T>& ws, const arma::Mat<T>& x,
                         const Targets<T>& targets, const Tree<T>& state) {
@@ -226,6 +232,15 @@ class SingleThreadedBlas {
   int saved_;
 };
 
+// Runs task(t) for every t in [0, pool.size()) on the pool's threads, the BLAS
+// single-threaded meanwhile. Returns false when a task threw.
+template <class F>
+bool run_with_single_threaded_blas(detail::WorkerPool& pool, F& task) {
+  SingleThreadedBlas single;
+  pool.run(task);
+  return !pool.first_error();
+}
+
 // Forward, loss and backward of a batch split into `n` shards on the workspace's threads;
 // leaves the summed grads in ws.backward.grads. Returns false when a shard threw (the
 // caller redoes the batch in one pass, which reports the error as a one-pass step would).
@@ -243,11 +258,10 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
     for (std::size_t i = 1; i < n; ++i) sh.extra[i - 1].rng = ctx.rng->split();
   Rng first_rng = ctx.rng ? ctx.rng->split() : Rng();
 
-  SingleThreadedBlas single;
   auto pass = [&](std::size_t i) {
     if (i >= n) return;
     const std::size_t b = begin(i), e = begin(i + 1);
-    const arma::Mat<T> xs(const_cast<T*>(x.colptr(b)), x.n_rows, e - b, false, true);
+    const arma::Mat<T> xs = columns_view(x, b, e);
     Context c = ctx;
     detail::Shard<T>* shard = i == 0 ? nullptr : &sh.extra[i - 1];
     c.rng = ctx.rng ? (shard ? &shard->rng : &first_rng) : nullptr;
@@ -258,12 +272,11 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
     std::size_t correct = 0;
     double value;
     if (targets.has_labels()) {
-      const arma::uvec ls(const_cast<arma::uword*>(targets.labels().memptr()) + b, e - b, false, true);
+      const arma::uvec ls = labels_view(targets.labels(), b, e);
       value = forward_loss_backward(network, params, state, loss, xs, x_shape, Targets<T>(ls),
                                     needs, c, fwd, dy, bwd, correct, weight);
     } else {
-      const arma::Mat<T>& t = targets.matrix();
-      const arma::Mat<T> ts(const_cast<T*>(t.colptr(b)), t.n_rows, e - b, false, true);
+      const arma::Mat<T> ts = columns_view(targets.matrix(), b, e);
       value = forward_loss_backward(network, params, state, loss, xs, x_shape, Targets<T>(ts),
                                     needs, c, fwd, dy, bwd, correct, weight);
     }
@@ -275,8 +288,7 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
       result.correct = correct;
     }
   };
-  sh.pool.run(pass);
-  if (sh.pool.first_error()) return false;
+  if (!run_with_single_threaded_blas(sh.pool, pass)) return false;
 
   // The gradients' sum, each thread adding one slice of every leaf.
   sh.sums.clear();
@@ -528,12 +540,10 @@ bool run_tasks(std::size_t tasks, F& task) {
     return true;
   }
   detail::WorkerPool pool(tasks);
-  SingleThreadedBlas single;
-  pool.run(task);
-  return !pool.first_error();
+  return run_with_single_threaded_blas(pool, task);
 }
 
-// Batches of batch_size samples out of n, and how many threads take them in turn.
+// Number of batches of batch_size samples (the last may be smaller) out of n.
 std::size_t batch_count(std::size_t n, std::size_t batch_size) {
   return (n + batch_size - 1) / batch_size;
 }
@@ -560,11 +570,10 @@ Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& sta
   auto task = [&](std::size_t t) {
     for (std::size_t b = t; b < batches; b += tasks) {
       const std::size_t begin = b * batch_size, end = std::min(begin + batch_size, data.size());
-      const arma::Mat<T> x = columns_view(data.x, begin, end);
-      arma::Mat<T>& y = outputs[t];
-      y = network.infer(params, x, data.shape, state);
+      arma::Mat<T>& y = outputs[t];  // reused: shape and labels were checked above
+      network.infer_into(params, state, columns_view(data.x, begin, end), data.shape, y);
       if (labels) {
-        const arma::uvec batch_labels = data.labels.subvec(begin, end - 1);
+        const arma::uvec batch_labels = labels_view(data.labels, begin, end);
         loss_sums[t] += loss.value(y, batch_labels) * double(end - begin);
         corrects[t] += correct_predictions(y, batch_labels);
       } else {

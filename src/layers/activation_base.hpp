@@ -13,14 +13,14 @@
 //     void backward(const arma::Mat<T>& kept, const arma::Mat<T>& dy,
 //                   arma::Mat<T>& dx) const;                         // dx sized like dy
 //   };
+//   LAYERCACHE_INSTANTIATE_LAYER(ActivationLayer<Tanh>)
+//
+// forward and backward must be alias-safe (y may be x in infer) and allocate nothing.
 //
 // An activation with a hyper-parameter its backward formula depends on (LeakyReLU's slope)
 // also defines record(Cache&), which writes it into the cache in forward, and
 // check(const Cache&), which throws CacheError in backward when the cache was made by a
 // layer with another value.
-//   LAYERCACHE_INSTANTIATE_LAYER(ActivationLayer<Tanh>)
-//
-// forward and backward must be alias-safe (y may be x in infer) and allocate nothing.
 #pragma once
 
 #include <string>

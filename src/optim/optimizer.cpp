@@ -278,18 +278,23 @@ std::int64_t Optimizer::check_update(const Tree<T>& params, const Tree<T>& grads
 }
 
 template <class T>
-double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
-                         Executor& executor) const {
-  const std::int64_t step = check_update(params, grads, state);
-  if (slice_entries_ >= 0) return update_by_slices(params, grads, state, step, &executor);
-  return update_by_trees(params, grads, state, step);
+double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state) const {
+  return update_on(params, grads, state, nullptr);
 }
 
 template <class T>
-double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state) const {
+double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
+                         Executor& executor) const {
+  return update_on(params, grads, state, &executor);
+}
+
+// The update, on the executor's threads when there is one and the chain is element-wise.
+template <class T>
+double Optimizer::update_on(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
+                            Executor* executor) const {
   // Check everything first: nothing has changed if any of this throws.
   const std::int64_t step = check_update(params, grads, state);
-  if (slice_entries_ >= 0) return update_by_slices(params, grads, state, step, nullptr);
+  if (slice_entries_ >= 0) return update_by_slices(params, grads, state, step, executor);
   return update_by_trees(params, grads, state, step);
 }
 

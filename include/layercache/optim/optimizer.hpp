@@ -279,6 +279,9 @@ class Optimizer {
   std::int64_t check_update(const Tree<T>& params, const Tree<T>& grads,
                             const OptState<T>& state) const;
   template <class T>
+  double update_on(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
+                   Executor* executor) const;
+  template <class T>
   double update_by_trees(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
                          std::int64_t step) const;
   template <class T>
