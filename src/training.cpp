@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "vector_kernel.hpp"
 #include "worker_pool.hpp"
 
 extern "C" {
@@ -241,6 +242,13 @@ bool run_with_single_threaded_blas(detail::WorkerPool& pool, F& task) {
   return !pool.first_error();
 }
 
+// sum += part over n elements (one shard's share of a gradient sum).
+template <class T>
+LAYERCACHE_VECTOR_KERNEL void add_into(T* __restrict sum, const T* __restrict part,
+                                       std::size_t n) noexcept {
+  for (std::size_t j = 0; j < n; ++j) sum[j] += part[j];
+}
+
 // Forward, loss and backward of a batch split into `n` shards on the workspace's threads;
 // leaves the summed grads in ws.backward.grads. Returns false when a shard threw (the
 // caller redoes the batch in one pass, which reports the error as a one-pass step would).
@@ -309,7 +317,7 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
       T* sum = sh.sums[l];
       for (std::size_t k = 0; k + 1 < n; ++k) {
         const T* part = sh.parts[k * leaves + l];
-        for (std::size_t j = b; j < e; ++j) sum[j] += part[j];
+        add_into(sum + b, part + b, e - b);
       }
     }
   };

@@ -653,16 +653,40 @@ BOOST_AUTO_TEST_CASE(update_split_between_threads_equals_the_one_thread_update) 
 }
 
 BOOST_AUTO_TEST_CASE(update_with_an_executor_checks_everything_before_changing) {
-  SliceProblem p;
-  const Optimizer opt = adam();
-  OptStateF state = opt.init(p.params);
-  const TreeF before = p.params;
-  TreeF grads = p.grads_at(0);
-  grads.at("weight").value()(70, 60) = std::numeric_limits<float>::quiet_NaN();
-  ThreadPerTask executor(2);
-  BOOST_CHECK_THROW(opt.update(p.params, grads, state, executor), NumericError);
-  BOOST_TEST(p.params.identical(before));
-  BOOST_TEST(Optimizer::step_count(state) == 0);
+  // The threads scan their own shares of every leaf for NaN and Inf: a bad entry in the
+  // first, a middle or the last share is found, named, and nothing changes.
+  struct Bad {
+    const char* leaf;
+    arma::uword row, col;
+    float value;
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::size_t threads : {2u, 3u})
+    for (const Bad bad : {Bad{"weight", 0, 0, nan}, Bad{"weight", 40, 30, -inf},
+                          Bad{"weight", 72, 60, nan}, Bad{"bias", 36, 0, inf}}) {
+      SliceProblem p;
+      const Optimizer opt = adam();
+      OptStateF state = opt.init(p.params);
+      const TreeF params_before = p.params;
+      const TreeF state_before = state.tree();
+      TreeF grads = p.grads_at(0);
+      grads.at(bad.leaf).value()(bad.row, bad.col) = bad.value;
+      ThreadPerTask executor(threads);
+      try {
+        opt.update(p.params, grads, state, executor);
+        BOOST_FAIL("expected NumericError");
+      } catch (const NumericError& e) {
+        BOOST_TEST(e.path() == bad.leaf);
+        const std::string where =
+            "(" + std::to_string(bad.row) + ", " + std::to_string(bad.col) + ")";
+        BOOST_TEST(std::string(e.what()).find(where) != std::string::npos, e.what());
+        BOOST_TEST(std::string(e.what()).find(std::isnan(bad.value) ? "NaN" : "Inf") !=
+                   std::string::npos);
+      }
+      BOOST_TEST(p.params.identical(params_before));
+      BOOST_TEST(state.tree().identical(state_before));
+    }
 }
 
 // ===== clipping ===========================================================================

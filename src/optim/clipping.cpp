@@ -6,6 +6,7 @@
 
 #include "layercache/optim/transforms.hpp"
 #include "tree_walk.hpp"
+#include "../vector_kernel.hpp"
 
 namespace layercache {
 namespace {
@@ -52,7 +53,7 @@ class ClipByValue : public TransformImpl<ClipByValue> {
 
   int slice_entries() const noexcept override { return 0; }
   template <class T>
-  void update_slice_t(const Slice<T>& s, std::int64_t) const {
+  LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T max_abs = static_cast<T>(max_abs_);
     for (std::size_t i = 0; i < s.n; ++i) s.update[i] = std::clamp(s.update[i], -max_abs, max_abs);
   }

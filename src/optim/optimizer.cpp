@@ -2,6 +2,7 @@
 #include "layercache/optim/optimizer.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string>
 
@@ -81,8 +82,39 @@ bool path_of(const Tree<T>& tree, const arma::Mat<T>* leaf, std::string& path) {
   return false;
 }
 
+// True when task `index` of `tasks` finds its share [n·index/tasks, n·(index+1)/tasks) of
+// every leaf finite: the same shares the slice-wise update gives its tasks, so each thread
+// checks the elements it is about to update.
 template <class T>
-void check_finite(const Tree<T>& grads) {
+bool share_finite(const Tree<T>& grads, std::size_t index, std::size_t tasks) {
+  if (grads.is_leaf()) {
+    const std::size_t n = grads.value().n_elem, begin = n * index / tasks;
+    return optim::all_finite(grads.value().memptr() + begin, n * (index + 1) / tasks - begin);
+  }
+  for (std::size_t i = 0; i < grads.size(); ++i)
+    if (!share_finite(grads.child(i), index, tasks)) return false;
+  return true;
+}
+
+// Throws NumericError naming the first leaf of `grads` that holds NaN or Inf, and where.
+// With an executor, its threads scan their shares first and the serial scan only runs to
+// name what they found.
+template <class T>
+void check_finite(const Tree<T>& grads, Executor* executor) {
+  if (executor && executor->size() > 1) {
+    struct Job {
+      const Tree<T>& grads;
+      std::size_t tasks;
+      std::atomic<bool> bad{false};
+    } job{grads, executor->size()};
+    executor->run(
+        [](void* context, std::size_t index) {
+          Job& j = *static_cast<Job*>(context);
+          if (!share_finite(j.grads, index, j.tasks)) j.bad.store(true, std::memory_order_relaxed);
+        },
+        &job);
+    if (!job.bad.load()) return;
+  }
   const arma::Mat<T>* bad = first_nonfinite(grads);
   if (!bad) return;
   std::string path;
@@ -265,7 +297,7 @@ std::int64_t Optimizer::step_count(const OptState<T>& state) {
 
 template <class T>
 std::int64_t Optimizer::check_update(const Tree<T>& params, const Tree<T>& grads,
-                                     const OptState<T>& state) const {
+                                     const OptState<T>& state, Executor* executor) const {
   if (!grads_fit(params, grads)) {
     throw_grads_mismatch(params, grads, {});
     throw ConfigError("the grads do not mirror the params; params were not changed");
@@ -273,7 +305,7 @@ std::int64_t Optimizer::check_update(const Tree<T>& params, const Tree<T>& grads
   check_state_layout(state);
   const std::int64_t step = static_cast<std::int64_t>(state.child(0).value()(0, 0));
   check_transforms(state, params, step);
-  check_finite(grads);
+  check_finite(grads, executor);
   return step;
 }
 
@@ -293,7 +325,7 @@ template <class T>
 double Optimizer::update_on(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
                             Executor* executor) const {
   // Check everything first: nothing has changed if any of this throws.
-  const std::int64_t step = check_update(params, grads, state);
+  const std::int64_t step = check_update(params, grads, state, executor);
   if (slice_entries_ >= 0) return update_by_slices(params, grads, state, step, executor);
   return update_by_trees(params, grads, state, step);
 }

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "tree_walk.hpp"
+#include "../vector_kernel.hpp"
 
 namespace layercache {
 namespace {
@@ -43,7 +44,7 @@ class Scale : public TransformImpl<Scale> {
 
   int slice_entries() const noexcept override { return 0; }
   template <class T>
-  void update_slice_t(const Slice<T>& s, std::int64_t) const {
+  LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T factor = static_cast<T>(factor_);
     for (std::size_t i = 0; i < s.n; ++i) s.update[i] *= factor;
   }
@@ -70,7 +71,7 @@ class ScaleBySchedule : public TransformImpl<ScaleBySchedule> {
   }
   int slice_entries() const noexcept override { return 0; }
   template <class T>
-  void update_slice_t(const Slice<T>& s, std::int64_t step) const {
+  LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t step) const {
     const T factor = static_cast<T>(sign_ * schedule_(step));
     for (std::size_t i = 0; i < s.n; ++i) s.update[i] *= factor;
   }
@@ -107,7 +108,7 @@ class Trace : public TransformImpl<Trace> {
   }
   int slice_entries() const noexcept override { return 1; }
   template <class T>
-  void update_slice_t(const Slice<T>& s, std::int64_t) const {
+  LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T decay = static_cast<T>(options_.decay);
     T* __restrict u = s.update;
     T* __restrict m = s.state[0];
@@ -156,7 +157,7 @@ class ScaleByAdam : public TransformImpl<ScaleByAdam> {
   }
   int slice_entries() const noexcept override { return 2; }
   template <class T>
-  void update_slice_t(const Slice<T>& s, std::int64_t step) const {
+  LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t step) const {
     const double t = static_cast<double>(step + 1);
     const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2);
     const T one_minus_b1 = static_cast<T>(1.0 - options_.beta1);
@@ -209,7 +210,7 @@ class ScaleByRms : public TransformImpl<ScaleByRms> {
   }
   int slice_entries() const noexcept override { return 1; }
   template <class T>
-  void update_slice_t(const Slice<T>& s, std::int64_t) const {
+  LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T decay = static_cast<T>(options_.decay);
     const T one_minus_decay = static_cast<T>(1.0 - options_.decay);
     const T eps = static_cast<T>(options_.eps);
@@ -254,7 +255,7 @@ class ScaleByRss : public TransformImpl<ScaleByRss> {
   }
   int slice_entries() const noexcept override { return 1; }
   template <class T>
-  void update_slice_t(const Slice<T>& s, std::int64_t) const {
+  LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T eps = static_cast<T>(options_.eps);
     T* __restrict u = s.update;
     T* __restrict sum = s.state[0];
@@ -282,7 +283,7 @@ class AddDecayedWeights : public TransformImpl<AddDecayedWeights> {
 
   int slice_entries() const noexcept override { return 0; }
   template <class T>
-  void update_slice_t(const Slice<T>& s, std::int64_t) const {
+  LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t) const {
     const T weight_decay = static_cast<T>(weight_decay_);
     for (std::size_t i = 0; i < s.n; ++i) s.update[i] += weight_decay * s.param[i];
   }

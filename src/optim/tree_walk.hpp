@@ -12,6 +12,7 @@
 #include "layercache/errors.hpp"
 #include "layercache/optim/optimizer.hpp"
 #include "layercache/tree.hpp"
+#include "../vector_kernel.hpp"
 
 namespace layercache::optim {
 
@@ -32,10 +33,9 @@ void for_each_update(F&& f, U& updates, Trees&... trees) {
 /// previous one (no vectorization without reassociation), which cost more than the whole
 /// momentum update; with eight the loop runs at memory speed.
 template <class T>
-double sum_of_squares(const arma::Mat<T>& m) noexcept {
+LAYERCACHE_VECTOR_KERNEL double sum_of_squares(const T* x, std::size_t n) noexcept {
   double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const T* x = m.memptr();
-  const std::size_t n = m.n_elem, blocked = n - n % 8;
+  const std::size_t blocked = n - n % 8;
   for (std::size_t i = 0; i < blocked; i += 8)
     for (std::size_t k = 0; k < 8; ++k) partial[k] += static_cast<double>(x[i + k]) * x[i + k];
   double sum = 0.0;
@@ -44,10 +44,16 @@ double sum_of_squares(const arma::Mat<T>& m) noexcept {
   return sum;
 }
 
+/// Σ x² over a whole tensor.
+template <class T>
+double sum_of_squares(const arma::Mat<T>& m) noexcept {
+  return sum_of_squares(m.memptr(), m.n_elem);
+}
+
 /// p += u and Σ u² over n elements in one pass over memory (the apply step of every
 /// optimizer), with the same eight partial sums as sum_of_squares.
 template <class T>
-double add_and_sum_of_squares(const T* __restrict x, T* __restrict y, std::size_t n) noexcept {
+LAYERCACHE_VECTOR_KERNEL double add_and_sum_of_squares(const T* __restrict x, T* __restrict y, std::size_t n) noexcept {
   double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   const std::size_t blocked = n - n % 8;
   for (std::size_t i = 0; i < blocked; i += 8)
@@ -74,16 +80,21 @@ double add_and_sum_of_squares(const arma::Mat<T>& u, arma::Mat<T>& p) noexcept {
 /// the sum of those differences is 0 exactly when all entries are finite; written as eight
 /// partial sums without branches, the loop vectorizes (a scalar isfinite scan does not).
 template <class T>
-bool all_finite(const arma::Mat<T>& m) noexcept {
+LAYERCACHE_VECTOR_KERNEL bool all_finite(const T* x, std::size_t n) noexcept {
   T partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const T* x = m.memptr();
-  const std::size_t n = m.n_elem, blocked = n - n % 8;
+  const std::size_t blocked = n - n % 8;
   for (std::size_t i = 0; i < blocked; i += 8)
     for (std::size_t k = 0; k < 8; ++k) partial[k] += x[i + k] - x[i + k];
   T sum = 0;
   for (std::size_t i = blocked; i < n; ++i) sum += x[i] - x[i];
   for (T v : partial) sum += v;
   return sum == T(0);
+}
+
+/// True when every entry of `m` is finite.
+template <class T>
+bool all_finite(const arma::Mat<T>& m) noexcept {
+  return all_finite(m.memptr(), m.n_elem);
 }
 
 /// A number printed the shortest way that reads back ("0.001", "1e-08").

@@ -243,8 +243,9 @@ class Optimizer {
   double update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state) const;
   /// The same update, split between the executor's threads when every transform is
   /// element-wise (see Transform::slice_entries): each thread updates its share of every
-  /// leaf. Otherwise the same as the update above, on the calling thread. The result does
-  /// not depend on the number of threads, except for the returned norm's last bits.
+  /// leaf. Otherwise the same as the update above, on the calling thread. The threads also
+  /// scan their shares of the grads for NaN and Inf before anything changes. The result
+  /// does not depend on the number of threads, except for the returned norm's last bits.
   template <class T>
   double update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
                 Executor& executor) const;
@@ -277,7 +278,7 @@ class Optimizer {
 
   template <class T>
   std::int64_t check_update(const Tree<T>& params, const Tree<T>& grads,
-                            const OptState<T>& state) const;
+                            const OptState<T>& state, Executor* executor) const;
   template <class T>
   double update_on(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
                    Executor* executor) const;
