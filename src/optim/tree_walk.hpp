@@ -53,7 +53,8 @@ double sum_of_squares(const arma::Mat<T>& m) noexcept {
 /// p += u and Σ u² over n elements in one pass over memory (the apply step of every
 /// optimizer), with the same eight partial sums as sum_of_squares.
 template <class T>
-LAYERCACHE_VECTOR_KERNEL double add_and_sum_of_squares(const T* __restrict x, T* __restrict y, std::size_t n) noexcept {
+LAYERCACHE_VECTOR_KERNEL double add_and_sum_of_squares(const T* __restrict x, T* __restrict y,
+                                                       std::size_t n) noexcept {
   double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   const std::size_t blocked = n - n % 8;
   for (std::size_t i = 0; i < blocked; i += 8)
