@@ -1,7 +1,7 @@
 // LAYERCACHE_VECTOR_KERNEL marks a library function whose work is one element-wise loop
 // (an optimizer's slice update, a gradient sum, a finiteness scan). The library is built
 // for the baseline x86-64 instruction set, whose vectors hold 4 floats; on GCC for x86-64
-// Linux the marked function is also compiled for x86-64-v3 (AVX2 and FMA, 8 floats), and
+// with glibc the marked function is also compiled for x86-64-v3 (AVX2 and FMA, 8 floats), and
 // the dynamic loader picks the variant the CPU supports once, at load time (an ifunc).
 // Elsewhere the macro is empty and the function is compiled once.
 //
@@ -10,7 +10,9 @@
 // results are reproducible there.
 #pragma once
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+#include <cstddef>  // defines __GLIBC__ where the C library is glibc (ifuncs need it)
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
     !defined(__AVX2__)
 #define LAYERCACHE_VECTOR_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
