@@ -1,4 +1,4 @@
-// Heap-allocation counter for benchmarks: counts every operator new and malloc-family call while enabled.
+// Heap-allocation counter for the benchmarks and the allocation tests: counts every operator new and malloc-family call while enabled.
 //
 // Why both: C++ containers allocate through operator new, but Armadillo's arma::memory::acquire
 // calls posix_memalign (or malloc) directly, and libtorch's CPU allocator uses posix_memalign
@@ -11,8 +11,8 @@
 // process loads (Armadillo, OpenBLAS, libtorch), so nothing slips past the count.
 //
 // The replacements only work when alloc_counter.cpp's object file is linked into the
-// executable; benchmarks/meson.build links the benchmark support library with link_whole for
-// that reason.
+// executable; the top-level meson.build links it with link_whole (alloc_counter_dep) for that
+// reason.
 //
 // Counting is off by default, costs one relaxed atomic load per allocation when off, and is
 // process-wide (all threads): a "zero allocations per training step" claim must hold for BLAS

@@ -3,82 +3,20 @@
 #define BOOST_TEST_MODULE optimizers
 #include <boost/test/unit_test.hpp>
 
-#include <atomic>
 #include <cmath>
 #include <cstddef>
-#include <cstdlib>
+#include <cstdint>
 #include <functional>
 #include <limits>
-#include <new>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "alloc_counter.hpp"
 #include "layercache/optimizers.hpp"
 #include "layercache/rng.hpp"
 
 using namespace layercache;
-
-// ----- allocation counter ------------------------------------------------------------------
-// Counts operator new and the malloc family (Armadillo allocates large matrices with
-// posix_memalign/malloc, not operator new) while enabled. Defined in the executable, the
-// replacements interpose for every shared library (glibc documents replacing malloc).
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void __libc_free(void*);
-void* __libc_memalign(std::size_t, std::size_t);
-}
-
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<long> allocations{0};
-void count() {
-  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
-}
-void* checked(void* p) {
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { count(); return checked(__libc_malloc(n ? n : 1)); }
-void* operator new[](std::size_t n) { count(); return checked(__libc_malloc(n ? n : 1)); }
-void* operator new(std::size_t n, std::align_val_t a) {
-  count();
-  return checked(__libc_memalign(static_cast<std::size_t>(a), n ? n : 1));
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-  count();
-  return checked(__libc_memalign(static_cast<std::size_t>(a), n ? n : 1));
-}
-void operator delete(void* p) noexcept { __libc_free(p); }
-void operator delete[](void* p) noexcept { __libc_free(p); }
-void operator delete(void* p, std::size_t) noexcept { __libc_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { __libc_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { __libc_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { __libc_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { __libc_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { __libc_free(p); }
-
-extern "C" {
-void* malloc(std::size_t n) noexcept { count(); return __libc_malloc(n); }
-void* calloc(std::size_t k, std::size_t n) noexcept { count(); return __libc_calloc(k, n); }
-void* realloc(void* p, std::size_t n) noexcept { count(); return __libc_realloc(p, n); }
-void free(void* p) noexcept { __libc_free(p); }
-int posix_memalign(void** out, std::size_t alignment, std::size_t n) noexcept {
-  count();
-  void* p = __libc_memalign(alignment, n);
-  if (!p) return 12;  // ENOMEM
-  *out = p;
-  return 0;
-}
-void* aligned_alloc(std::size_t alignment, std::size_t n) noexcept {
-  count();
-  return __libc_memalign(alignment, n);
-}
-}
 
 namespace {
 
@@ -545,11 +483,13 @@ BOOST_AUTO_TEST_CASE(steady_state_update_makes_no_heap_allocation) {
   for (const Optimizer& opt : optimizers) {
     OptStateF state = opt.init(params);
     opt.update(params, grads, state);  // warm-up: the update buffer takes its final shape
-    counting = true;
-    allocations = 0;
-    for (int i = 0; i < 3; ++i) opt.update(params, grads, state);
-    counting = false;
-    BOOST_TEST(allocations.load() == 0, opt.describe() << " allocated " << allocations.load() << " times");
+    std::uint64_t allocations = 0;
+    {
+      lcbench::alloc::Scope counting;
+      for (int i = 0; i < 3; ++i) opt.update(params, grads, state);
+      allocations = counting.counts().allocations();
+    }
+    BOOST_TEST(allocations == 0, opt.describe() << " allocated " << allocations << " times");
   }
 }
 
