@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "optim/optimizer_access.hpp"
 #include "vector_kernel.hpp"
 #include "worker_pool.hpp"
 
@@ -175,6 +176,7 @@ struct Shards {
   std::vector<T*> sums;                 // per grads leaf: shard 0's buffer (the total)
   std::vector<std::size_t> sizes;       // per grads leaf: its number of elements
   std::vector<const T*> parts;          // per grads leaf and extra shard: what to add
+  std::vector<char> finite;             // per task: its share of the summed grads is finite
 };
 
 template <class T>
@@ -242,21 +244,40 @@ bool run_with_single_threaded_blas(detail::WorkerPool& pool, F& task) {
   return !pool.first_error();
 }
 
-// sum += part over n elements (one shard's share of a gradient sum).
+// sum += part over n elements (one shard's share of a gradient sum); returns whether every
+// resulting sum is finite. s − s is 0 for a finite s and NaN for NaN or ±Inf, so the eight
+// partial sums of those differences stay 0 exactly when all sums are finite (the idiom of
+// optim::all_finite); the check costs nothing in a loop bound by memory.
 template <class T>
-LAYERCACHE_VECTOR_KERNEL void add_into(T* __restrict sum, const T* __restrict part,
+LAYERCACHE_VECTOR_KERNEL bool add_into(T* __restrict sum, const T* __restrict part,
                                        std::size_t n) noexcept {
-  for (std::size_t j = 0; j < n; ++j) sum[j] += part[j];
+  T partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const std::size_t blocked = n - n % 8;
+  for (std::size_t j = 0; j < blocked; j += 8)
+    for (std::size_t k = 0; k < 8; ++k) {
+      const T s = sum[j + k] + part[j + k];
+      sum[j + k] = s;
+      partial[k] += s - s;
+    }
+  T total = 0;
+  for (std::size_t j = blocked; j < n; ++j) {
+    const T s = sum[j] + part[j];
+    sum[j] = s;
+    total += s - s;
+  }
+  for (T v : partial) total += v;
+  return total == T(0);
 }
 
 // Forward, loss and backward of a batch split into `n` shards on the workspace's threads;
-// leaves the summed grads in ws.backward.grads. Returns false when a shard threw (the
-// caller redoes the batch in one pass, which reports the error as a one-pass step would).
+// leaves the summed grads in ws.backward.grads and sets `grads_finite` to whether every
+// summed gradient is finite. Returns false when a shard threw (the caller redoes the batch
+// in one pass, which reports the error as a one-pass step would).
 template <class T>
 bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& state,
                   const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
                   const Targets<T>& targets, const Needs& needs, const Context& ctx,
-                  StepWorkspace<T>& ws, std::size_t n, StepResult& result) {
+                  StepWorkspace<T>& ws, std::size_t n, StepResult& result, bool& grads_finite) {
   if (!ws.shards.ptr || ws.shards.ptr->pool.size() != ws.threads)
     ws.shards.ptr.reset(new detail::Shards<T>(ws.threads));
   detail::Shards<T>& sh = *ws.shards.ptr;  // threads ≥ n: tasks n.. sit this step out
@@ -298,7 +319,8 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
   };
   if (!run_with_single_threaded_blas(sh.pool, pass)) return false;
 
-  // The gradients' sum, each thread adding one slice of every leaf.
+  // The gradients' sum, each thread adding one slice of every leaf and checking that slice
+  // of the total for NaN and Inf as it writes it.
   sh.sums.clear();
   sh.sizes.clear();
   sh.parts.clear();
@@ -311,17 +333,22 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
       sh.parts.push_back(g.memptr());
     });
   const std::size_t leaves = sh.sums.size(), tasks = sh.pool.size();
+  sh.finite.assign(tasks, 1);
   auto reduce = [&](std::size_t i) {
+    bool finite = true;
     for (std::size_t l = 0; l < leaves; ++l) {
       const std::size_t size = sh.sizes[l], b = size * i / tasks, e = size * (i + 1) / tasks;
       T* sum = sh.sums[l];
       for (std::size_t k = 0; k + 1 < n; ++k) {
         const T* part = sh.parts[k * leaves + l];
-        add_into(sum + b, part + b, e - b);
+        const bool sum_finite = add_into(sum + b, part + b, e - b);
+        if (k + 2 == n) finite = finite && sum_finite;  // the last part gives the total
       }
     }
+    sh.finite[i] = finite;
   };
   sh.pool.run(reduce);
+  grads_finite = std::all_of(sh.finite.begin(), sh.finite.end(), [](char f) { return f != 0; });
   for (std::size_t k = 1; k < n; ++k) {
     result.loss += sh.extra[k - 1].loss;
     result.correct += sh.extra[k - 1].correct;
@@ -338,14 +365,22 @@ StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
                       const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
   StepResult result;
   const std::size_t n = shard_count(ws, x, targets, state);
-  if (n == 1 || !sharded_pass(network, params, state, loss, x, x_shape, targets, needs, ctx, ws, n, result)) {
+  bool grads_finite = false;
+  if (n == 1 || !sharded_pass(network, params, state, loss, x, x_shape, targets, needs, ctx, ws,
+                              n, result, grads_finite)) {
     // One pass; also how a failed sharded pass reports its error, with whole-batch indices.
     result.loss = forward_loss_backward(network, params, state, loss, x, x_shape, targets, needs,
                                         ctx, ws.forward, ws.dy, ws.backward, result.correct, 1.0);
     if (n != 1) std::rethrow_exception(ws.shards.ptr->pool.first_error());
   }
+  // The update checks everything before changing anything; after a sharded pass that found
+  // the summed grads finite it skips only its own scan of them. When the pass found NaN or
+  // Inf, the full update is what scans them again and names the first bad entry.
   if (n == 1)
-    optimizer.update(params, ws.backward.grads, opt_state);  // checks everything before changing
+    optimizer.update(params, ws.backward.grads, opt_state);
+  else if (grads_finite)
+    detail::OptimizerAccess::update_with_finite_grads(optimizer, params, ws.backward.grads,
+                                                      opt_state, ws.shards.ptr->pool);
   else
     optimizer.update(params, ws.backward.grads, opt_state, ws.shards.ptr->pool);
   if (!ws.forward.state.empty()) state = ws.forward.state;

@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE training
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -268,6 +269,41 @@ BOOST_AUTO_TEST_CASE(two_threads_sharing_one_network_match_a_sequential_run) {
   set_blas_threads(saved);
   BOOST_TEST(par_a.identical(seq_a));
   BOOST_TEST(par_b.identical(seq_b));
+}
+
+BOOST_AUTO_TEST_CASE(a_gradient_with_nan_or_inf_throws_numeric_error_on_any_shard_and_changes_nothing) {
+  // An Inf target (the loss's own finiteness check is off by default) makes that column's
+  // loss gradient infinite, and the gradients of every layer Inf or NaN. With 2 and 3
+  // threads the 96 columns run as shards of 48 or 32, and each shard's turn comes.
+  const Network net{Dense(2, 6), Tanh(), Dense(6, 3)};
+  for (const std::size_t threads : {1u, 2u, 3u})
+    for (const std::size_t column : {0u, 40u, 50u, 95u}) {
+      Rng rng(4);
+      TreeF params = net.init(Shape{2}, he_normal(), rng);
+      TreeF state;
+      const Optimizer opt = momentum({.learning_rate = 0.1, .momentum = 0.9});
+      OptStateF opt_state = opt.init(params);
+      StepWorkspace<float> ws;
+      ws.threads = threads;
+      const arma::fmat x(2, 96, arma::fill::randn);
+      arma::fmat t(3, 96, arma::fill::randn);
+      // One good step first, so that params and momentum are not at their initial values.
+      train_step(net, params, state, opt, opt_state, MeanSquaredError(), x, Shape{2},
+                 Targets<float>(t), Needs{}, Context{}, ws);
+      const TreeF params_before = params;
+      const TreeF opt_before = opt_state.tree();
+      t(1, column) = std::numeric_limits<float>::infinity();
+      BOOST_CHECK_EXCEPTION(
+          train_step(net, params, state, opt, opt_state, MeanSquaredError(), x, Shape{2},
+                     Targets<float>(t), Needs{}, Context{}, ws),
+          NumericError, [](const NumericError& e) {
+            const std::string what = e.what();
+            return what.find("gradient holds") != std::string::npos &&
+                   what.find("params were not changed") != std::string::npos;
+          });
+      BOOST_TEST(params.identical(params_before), threads << " threads, column " << column);
+      BOOST_TEST(opt_state.tree().identical(opt_before), threads << " threads, column " << column);
+    }
 }
 
 // ----- data parallelism (StepWorkspace::threads) -------------------------------------------

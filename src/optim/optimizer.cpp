@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "optimizer_access.hpp"
 #include "tree_walk.hpp"
 
 namespace layercache {
@@ -297,7 +298,8 @@ std::int64_t Optimizer::step_count(const OptState<T>& state) {
 
 template <class T>
 std::int64_t Optimizer::check_update(const Tree<T>& params, const Tree<T>& grads,
-                                     const OptState<T>& state, Executor* executor) const {
+                                     const OptState<T>& state, Executor* executor,
+                                     bool grads_known_finite) const {
   if (!grads_fit(params, grads)) {
     throw_grads_mismatch(params, grads, {});
     throw ConfigError("the grads do not mirror the params; params were not changed");
@@ -305,27 +307,27 @@ std::int64_t Optimizer::check_update(const Tree<T>& params, const Tree<T>& grads
   check_state_layout(state);
   const std::int64_t step = static_cast<std::int64_t>(state.child(0).value()(0, 0));
   check_transforms(state, params, step);
-  check_finite(grads, executor);
+  if (!grads_known_finite) check_finite(grads, executor);
   return step;
 }
 
 template <class T>
 double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state) const {
-  return update_on(params, grads, state, nullptr);
+  return update_on(params, grads, state, nullptr, false);
 }
 
 template <class T>
 double Optimizer::update(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
                          Executor& executor) const {
-  return update_on(params, grads, state, &executor);
+  return update_on(params, grads, state, &executor, false);
 }
 
 // The update, on the executor's threads when there is one and the chain is element-wise.
 template <class T>
 double Optimizer::update_on(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
-                            Executor* executor) const {
+                            Executor* executor, bool grads_known_finite) const {
   // Check everything first: nothing has changed if any of this throws.
-  const std::int64_t step = check_update(params, grads, state, executor);
+  const std::int64_t step = check_update(params, grads, state, executor, grads_known_finite);
   if (slice_entries_ >= 0) return update_by_slices(params, grads, state, step, executor);
   return update_by_trees(params, grads, state, step);
 }
@@ -440,7 +442,16 @@ void Optimizer::report(OptState<T>& state, double value) const {
   }
 }
 
+template <class T>
+double detail::OptimizerAccess::update_with_finite_grads(const Optimizer& optimizer,
+                                                         Tree<T>& params, const Tree<T>& grads,
+                                                         OptState<T>& state, Executor& executor) {
+  return optimizer.update_on(params, grads, state, &executor, true);
+}
+
 #define LAYERCACHE_INSTANTIATE_OPTIMIZER(T)                                                  \
+  template double detail::OptimizerAccess::update_with_finite_grads<T>(                      \
+      const Optimizer&, Tree<T>&, const Tree<T>&, OptState<T>&, Executor&);                  \
   template OptState<T> Optimizer::init<T>(const Tree<T>&) const;                             \
   template double Optimizer::update<T>(Tree<T>&, const Tree<T>&, OptState<T>&) const;        \
   template double Optimizer::update<T>(Tree<T>&, const Tree<T>&, OptState<T>&, Executor&) const; \

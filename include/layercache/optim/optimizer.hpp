@@ -213,6 +213,10 @@ class TransformImpl : public Transform {
   const Derived& self() const { return static_cast<const Derived&>(*this); }
 };
 
+namespace detail {
+struct OptimizerAccess;  // the library's training step (src/optim/optimizer_access.hpp)
+}
+
 /// A chain of gradient transforms; every transform and every ready-made optimizer (adam,
 /// sgd, ...) is an Optimizer, and chain() concatenates them. Immutable and cheap to copy
 /// (copies share the transforms); init, update and report are const and thread-safe.
@@ -271,17 +275,23 @@ class Optimizer {
   std::string describe() const;
 
  private:
+  // A data-parallel training step that has already scanned the summed gradients for NaN
+  // and Inf (while summing them) updates without scanning them again.
+  friend struct detail::OptimizerAccess;
+
   template <class T>
   void check_transforms(const Tree<T>& state, const Tree<T>& params, std::int64_t step) const;
   template <class T>
   void check_state_layout(const Tree<T>& state) const;
 
+  // `grads_known_finite`: skip the NaN / Inf scan of the grads (the caller has done it).
   template <class T>
   std::int64_t check_update(const Tree<T>& params, const Tree<T>& grads,
-                            const OptState<T>& state, Executor* executor) const;
+                            const OptState<T>& state, Executor* executor,
+                            bool grads_known_finite) const;
   template <class T>
   double update_on(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
-                   Executor* executor) const;
+                   Executor* executor, bool grads_known_finite) const;
   template <class T>
   double update_by_trees(Tree<T>& params, const Tree<T>& grads, OptState<T>& state,
                          std::int64_t step) const;
