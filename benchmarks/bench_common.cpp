@@ -122,6 +122,7 @@ namespace {
      << "  --repeats N      repeat count where a benchmark needs one (0 = its default)\n"
      << "  --data-dir D     Fashion-MNIST directory (default " << default_data_dir << ")\n"
      << "  --strategy S     threads split the batch (data, default) or the BLAS (blas)\n"
+     << "  --evict-kb N     KiB written per thread before each timed product (gemm_roofline; default 0)\n"
      << extra_help;
   std::exit(code);
 }
@@ -167,6 +168,7 @@ Options parse_options(int argc, char** argv, const char* program, const char* ex
     else if (flag == "--seed") o.seed = static_cast<std::uint64_t>(to_int(flag, next(), 0));
     else if (flag == "--repeats") o.repeats = static_cast<int>(to_int(flag, next(), 0));
     else if (flag == "--data-dir") o.data_dir = next();
+    else if (flag == "--evict-kb") o.evict_kb = static_cast<std::size_t>(to_int(flag, next(), 0));
     else if (flag == "--strategy") {
       o.strategy = next();
       if (o.strategy != "data" && o.strategy != "blas") {

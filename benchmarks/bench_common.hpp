@@ -56,10 +56,13 @@ struct Options {
   // them with a single-threaded BLAS each (train_step's data parallelism), "blas" runs one
   // pass with a threaded BLAS. The libtorch twins ignore it.
   std::string strategy = "data";
+  // gemm_roofline: KiB each thread writes to a scratch buffer of its own before every timed
+  // product, evicting the operands from its L2 cache (0: operands stay warm).
+  std::size_t evict_kb = 0;
 };
 
 // Parses --batch N --threads N --epochs N --warmup N --max-samples N --mode M --seed N
-// --repeats N --data-dir D --strategy S (also the --flag=value form). Prints usage and exits on --help or
+// --repeats N --data-dir D --strategy S --evict-kb N (also the --flag=value form). Prints usage and exits on --help or
 // on an unknown flag, so a typo never silently benchmarks the wrong configuration.
 Options parse_options(int argc, char** argv, const char* program, const char* extra_help = "");
 

@@ -21,7 +21,13 @@
 // then the wall time until every shard's product is done. benchmarks/run takes the smaller
 // of the two rooflines.
 //
-// Usage: gemm_roofline --batch 128 --threads 1 [--repeats 25] [--strategy data|blas]
+// --evict-kb N makes each thread write N KiB of its own before every timed call (timed one
+// at a time), so that the operands come from the shared L3 cache or memory as they do inside
+// a training step, where the whole step's data passes through the caches between two uses
+// of a weight matrix (with --strategy blas, only the calling thread evicts). It is a
+// diagnostic: the roofline benchmarks/run reports is the warm one.
+//
+// Usage: gemm_roofline --batch 128 --threads 1 [--repeats 25] [--strategy data|blas] [--evict-kb N]
 #include "bench_common.hpp"
 
 #include <armadillo>
@@ -61,18 +67,24 @@ struct Layer {
 // Seconds per call of running gs[t] on thread t for every t at the same time (one entry:
 // on the calling thread alone): `iters` back-to-back calls per sample, so that even the
 // 10-row GEMMs are timed over a few milliseconds and clock resolution does not matter.
-std::vector<double> time_gemms(const std::vector<const Gemm*>& gs, int repeats) {
+// With eviction buffers (one per thread, non-empty), every sample is one call, and each
+// thread first writes its buffer, which pushes the operands out of its L2 cache.
+std::vector<double> time_gemms(const std::vector<const Gemm*>& gs, int repeats,
+                               std::vector<std::vector<unsigned char>>& evict) {
   for (const Gemm* g : gs)
     for (int i = 0; i < 3; ++i) g->run();  // warm caches and OpenBLAS's thread pool
   auto t0 = lcbench::Clock::now();
   gs[0]->run();
   const double once = std::max(lcbench::seconds_since(t0), 1e-7);
-  const int iters = std::max(1, static_cast<int>(2e-3 / once));
+  const bool cold = !evict.empty() && !evict[0].empty();
+  const int iters = cold ? 1 : std::max(1, static_cast<int>(2e-3 / once));
   std::vector<double> per_call;
   per_call.reserve(static_cast<std::size_t>(repeats));
   std::barrier sync(static_cast<std::ptrdiff_t>(gs.size()));
   auto body = [&](std::size_t t) {
     for (int r = 0; r < repeats; ++r) {
+      if (cold)
+        for (std::size_t i = 0; i < evict[t].size(); i += 64) evict[t][i] += 1;
       sync.arrive_and_wait();  // start together
       if (t == 0) t0 = lcbench::Clock::now();
       for (int i = 0; i < iters; ++i) gs[t]->run();
@@ -125,6 +137,9 @@ int main(int argc, char** argv) {
     shard_gemms[s] = step_gemms(layers[s], sizes, cols);
   }
 
+  // Eviction buffers, one per concurrent thread (--evict-kb; empty: warm operands).
+  std::vector<std::vector<unsigned char>> evict(shards, std::vector<unsigned char>(opt.evict_kb * 1024));
+
   std::vector<std::pair<std::string, double>> gflops_median, gflops_best, us_best;
   double step_flops = 0, step_best = 0, step_median = 0;
   const double load_start = lcbench::loadavg_1m();
@@ -139,7 +154,7 @@ int main(int argc, char** argv) {
     }
     const std::string& name = shard_gemms[0][i].name;
     contention.start();
-    const std::vector<double> t = time_gemms(concurrent, repeats);
+    const std::vector<double> t = time_gemms(concurrent, repeats, evict);
     contention.stop();
     const double best = lcbench::minimum(t), med = lcbench::median(t);
     gflops_median.emplace_back(name, flops / med * 1e-9);
@@ -159,6 +174,7 @@ int main(int argc, char** argv) {
       .integer("openblas_threads", openblas_get_num_threads())
       .integer("batch", static_cast<long long>(B))
       .integer("repeats", repeats)
+      .integer("evict_kb", static_cast<long long>(opt.evict_kb))
       .object("gflops", gflops_median)
       .object("gflops_best", gflops_best)
       .object("gemm_us_best", us_best)

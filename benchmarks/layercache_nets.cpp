@@ -45,9 +45,9 @@ struct Trainer {
   TreeF params;
   TreeF state;
   Optimizer optimizer = momentum({.learning_rate = 0.01, .momentum = 0.9});
-  OptStateF opt_state;
-  StepWorkspace<float> workspace;
-  Batch<float> batch;
+  OptStateF opt_state{};
+  StepWorkspace<float> workspace{};
+  Batch<float> batch{};
   Needs needs{.input = false};
   Context ctx{};
 
