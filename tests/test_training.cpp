@@ -32,17 +32,23 @@ Dataset<float> blobs(std::size_t n, std::uint64_t seed) {
 
 Network small_net() { return Network{Dense(2, 8), ReLU(), Dense(8, 2)}; }
 
-}  // namespace
-
-BOOST_AUTO_TEST_CASE(fit_learns_separable_blobs) {
+// small_net trained from a fixed initialization on 400 blob samples with Adam(0.01).
+History fit_blobs(const FitOptions<float>& options) {
   const Network net = small_net();
   const Dataset<float> data = blobs(400, 1);
   Rng rng(2);
   TreeF params = net.init(data.shape, he_normal(), rng);
   TreeF state = net.init_state(data.shape);
+  return fit(net, params, state, adam({.learning_rate = 0.01}), SoftmaxCrossEntropy(), data,
+             options);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fit_learns_separable_blobs) {
   std::ostringstream log;
-  const History h = fit(net, params, state, adam({.learning_rate = 0.01}), SoftmaxCrossEntropy(),
-                        data, FitOptions<float>{.epochs = 10, .batch_size = 32, .progress = Progress::silent, .log = &log});
+  const History h = fit_blobs(
+      {.epochs = 10, .batch_size = 32, .progress = Progress::silent, .log = &log});
   BOOST_TEST(h.epochs.size() == 10u);
   BOOST_TEST(h.epochs.back().loss < h.epochs.front().loss);
   BOOST_TEST(h.epochs.back().accuracy > 0.95);
@@ -382,18 +388,10 @@ BOOST_AUTO_TEST_CASE(small_batches_run_in_one_pass) {
 }
 
 BOOST_AUTO_TEST_CASE(fit_on_two_threads_learns_separable_blobs) {
-  const Network net = small_net();
-  const Dataset<float> data = blobs(400, 1);
-  Rng rng(2);
-  TreeF params = net.init(data.shape, he_normal(), rng);
-  TreeF state = net.init_state(data.shape);
-  const History h = fit(net, params, state, adam({.learning_rate = 0.01}), SoftmaxCrossEntropy(),
-                        data, FitOptions<float>{.epochs = 10, .batch_size = 64,
-                                                .progress = Progress::silent, .threads = 2});
+  const History h =
+      fit_blobs({.epochs = 10, .batch_size = 64, .progress = Progress::silent, .threads = 2});
   BOOST_TEST(h.epochs.back().accuracy > 0.95);
-  BOOST_CHECK_THROW(fit(net, params, state, adam(), SoftmaxCrossEntropy(), data,
-                        FitOptions<float>{.progress = Progress::silent, .threads = 0}),
-                    ConfigError);
+  BOOST_CHECK_THROW(fit_blobs({.progress = Progress::silent, .threads = 0}), ConfigError);
 }
 
 BOOST_AUTO_TEST_CASE(evaluate_and_predict_in_batches_equal_one_full_pass) {
