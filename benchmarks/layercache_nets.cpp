@@ -4,7 +4,7 @@
 // and train_cnn; --mode infer measures inference throughput.
 //
 // A timed training epoch contains, per mini-batch: gathering the shuffled samples
-// (copy_batch), forward, softmax cross-entropy on the logits, backward, the SGD-momentum
+// (inside the data-set train_step, on the shards' threads), forward, softmax cross-entropy on the logits, backward, the SGD-momentum
 // update and reading the loss value; the same work as the twins' loop.
 #include <cstdio>
 #include <string>
@@ -47,7 +47,6 @@ struct Trainer {
   Optimizer optimizer = momentum({.learning_rate = 0.01, .momentum = 0.9});
   OptStateF opt_state{};
   StepWorkspace<float> workspace{};
-  Batch<float> batch{};
   Needs needs{.input = false};
   Context ctx{};
 
@@ -56,12 +55,12 @@ struct Trainer {
     double loss = 0;
     std::size_t seen = 0;
     for (std::size_t b = 0; b < n_batches; ++b) {
-      copy_batch(data, plan, plan[b], batch);
-      loss += train_step(net, params, state, optimizer, opt_state, SoftmaxCrossEntropy(), batch.x,
-                         data.shape, Targets<float>(batch.labels), needs, ctx, workspace)
+      const std::size_t count = plan[b].size();
+      loss += train_step(net, params, state, optimizer, opt_state, SoftmaxCrossEntropy(), data,
+                         plan, plan[b], needs, ctx, workspace)
                   .loss *
-              double(batch.x.n_cols);
-      seen += batch.x.n_cols;
+              double(count);
+      seen += count;
     }
     return loss / double(seen);
   }

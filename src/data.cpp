@@ -19,6 +19,8 @@
 #include <string_view>
 #include <sys/stat.h>
 
+#include "batch_gather.hpp"
+
 namespace layercache {
 namespace {
 
@@ -667,9 +669,9 @@ BatchPlan batches(std::size_t n, std::size_t batch_size, bool drop_last, Rng* rn
 }
 
 template <class T>
-void copy_batch(const Dataset<T>& data, const arma::uvec& order, std::size_t begin,
-                std::size_t end, arma::Mat<T>& x_out, arma::uvec& labels_out,
-                arma::Mat<T>& targets_out) {
+void detail::prepare_batch(const Dataset<T>& data, const arma::uvec& order, std::size_t begin,
+                           std::size_t end, arma::Mat<T>& x_out, arma::uvec& labels_out,
+                           arma::Mat<T>& targets_out) {
   if (begin > end || end > order.n_elem) {
     throw ConfigError("batch range [" + std::to_string(begin) + ", " + std::to_string(end) +
                       ") is outside the order of " + std::to_string(order.n_elem) +
@@ -679,18 +681,37 @@ void copy_batch(const Dataset<T>& data, const arma::uvec& order, std::size_t beg
   const std::size_t count = end - begin;
   check_indices(order, begin, count, data.size(), "order");  // before any buffer changes
 
-  gather_columns(data.x, order, begin, count, x_out);
-  if (data.has_labels()) {
+  x_out.set_size(data.x.n_rows, count);
+  if (data.has_labels())
     labels_out.set_size(count);
-    for (std::size_t j = 0; j < count; ++j) labels_out[j] = data.labels[order[begin + j]];
-  } else {
+  else
     labels_out.reset();
-  }
-  if (data.has_targets()) {
-    gather_columns(data.targets, order, begin, count, targets_out);
-  } else {
+  if (data.has_targets())
+    targets_out.set_size(data.targets.n_rows, count);
+  else
     targets_out.reset();
-  }
+}
+
+template <class T>
+void detail::fill_batch(const Dataset<T>& data, const arma::uvec& order, std::size_t begin,
+                        std::size_t first, std::size_t last, arma::Mat<T>& x_out,
+                        arma::uvec& labels_out, arma::Mat<T>& targets_out) noexcept {
+  const arma::uword* at = order.memptr() + begin;
+  for (std::size_t j = first; j < last; ++j)
+    std::copy_n(data.x.colptr(at[j]), data.x.n_rows, x_out.colptr(j));
+  if (data.has_labels())
+    for (std::size_t j = first; j < last; ++j) labels_out[j] = data.labels[at[j]];
+  if (data.has_targets())
+    for (std::size_t j = first; j < last; ++j)
+      std::copy_n(data.targets.colptr(at[j]), data.targets.n_rows, targets_out.colptr(j));
+}
+
+template <class T>
+void copy_batch(const Dataset<T>& data, const arma::uvec& order, std::size_t begin,
+                std::size_t end, arma::Mat<T>& x_out, arma::uvec& labels_out,
+                arma::Mat<T>& targets_out) {
+  detail::prepare_batch(data, order, begin, end, x_out, labels_out, targets_out);
+  detail::fill_batch(data, order, begin, 0, end - begin, x_out, labels_out, targets_out);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -802,6 +823,18 @@ template Dataset<float> load_fashion_mnist<float>(const std::string&, const std:
 template Dataset<double> load_fashion_mnist<double>(const std::string&, const std::string&);
 template Dataset<float> read_csv<float>(const std::string&, const CsvOptions&);
 template Dataset<double> read_csv<double>(const std::string&, const CsvOptions&);
+template void detail::prepare_batch<float>(const Dataset<float>&, const arma::uvec&, std::size_t,
+                                           std::size_t, arma::Mat<float>&, arma::uvec&,
+                                           arma::Mat<float>&);
+template void detail::prepare_batch<double>(const Dataset<double>&, const arma::uvec&,
+                                            std::size_t, std::size_t, arma::Mat<double>&,
+                                            arma::uvec&, arma::Mat<double>&);
+template void detail::fill_batch<float>(const Dataset<float>&, const arma::uvec&, std::size_t,
+                                        std::size_t, std::size_t, arma::Mat<float>&,
+                                        arma::uvec&, arma::Mat<float>&) noexcept;
+template void detail::fill_batch<double>(const Dataset<double>&, const arma::uvec&, std::size_t,
+                                         std::size_t, std::size_t, arma::Mat<double>&,
+                                         arma::uvec&, arma::Mat<double>&) noexcept;
 template void copy_batch<float>(const Dataset<float>&, const arma::uvec&, std::size_t,
                                 std::size_t, arma::Mat<float>&, arma::uvec&, arma::Mat<float>&);
 template void copy_batch<double>(const Dataset<double>&, const arma::uvec&, std::size_t,

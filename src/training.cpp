@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "batch_gather.hpp"
 #include "optim/optimizer_access.hpp"
 #include "vector_kernel.hpp"
 #include "worker_pool.hpp"
@@ -269,15 +270,33 @@ LAYERCACHE_VECTOR_KERNEL bool add_into(T* __restrict sum, const T* __restrict pa
   return total == T(0);
 }
 
+// Where a step's batch comes from: the caller's matrices (data null), or the samples
+// order[begin..) of a data set, which the step gathers into workspace.batch.
+template <class T>
+struct BatchSource {
+  const Dataset<T>* data = nullptr;
+  const arma::uvec* order = nullptr;
+  std::size_t begin = 0;
+
+  // Copies the batch's columns [first, last) into the workspace's batch (data only).
+  void gather(StepWorkspace<T>& ws, std::size_t first, std::size_t last) const noexcept {
+    if (data)
+      detail::fill_batch(*data, *order, begin, first, last, ws.batch.x, ws.batch.labels,
+                         ws.batch.targets);
+  }
+};
+
 // Forward, loss and backward of a batch split into `n` shards on the workspace's threads;
 // leaves the summed grads in ws.backward.grads and sets `grads_finite` to whether every
-// summed gradient is finite. Returns false when a shard threw (the caller redoes the batch
-// in one pass, which reports the error as a one-pass step would).
+// summed gradient is finite. Each shard first gathers its own columns of the batch from
+// `source`, if that is a data set. Returns false when a shard threw (the caller redoes the
+// batch in one pass, which reports the error as a one-pass step would).
 template <class T>
 bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& state,
                   const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
-                  const Targets<T>& targets, const Needs& needs, const Context& ctx,
-                  StepWorkspace<T>& ws, std::size_t n, StepResult& result, bool& grads_finite) {
+                  const Targets<T>& targets, const BatchSource<T>& source, const Needs& needs,
+                  const Context& ctx, StepWorkspace<T>& ws, std::size_t n, StepResult& result,
+                  bool& grads_finite) {
   if (!ws.shards.ptr || ws.shards.ptr->pool.size() != ws.threads)
     ws.shards.ptr.reset(new detail::Shards<T>(ws.threads));
   detail::Shards<T>& sh = *ws.shards.ptr;  // threads ≥ n: tasks n.. sit this step out
@@ -290,6 +309,7 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
   auto pass = [&](std::size_t i) {
     if (i >= n) return;
     const std::size_t b = begin(i), e = begin(i + 1);
+    source.gather(ws, b, e);
     const arma::Mat<T> xs = columns_view(x, b, e);
     Context c = ctx;
     detail::Shard<T>* shard = i == 0 ? nullptr : &sh.extra[i - 1];
@@ -356,19 +376,21 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
   return true;
 }
 
-}  // namespace
-
+// One step on a batch from `source` (x and targets view the workspace's batch when it is
+// a data set).
 template <class T>
-StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
-                      const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
-                      const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
-                      const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
+StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
+                   const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                   const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
+                   const BatchSource<T>& source, const Needs& needs, const Context& ctx,
+                   StepWorkspace<T>& ws) {
   StepResult result;
   const std::size_t n = shard_count(ws, x, targets, state);
   bool grads_finite = false;
-  if (n == 1 || !sharded_pass(network, params, state, loss, x, x_shape, targets, needs, ctx, ws,
-                              n, result, grads_finite)) {
+  if (n == 1 || !sharded_pass(network, params, state, loss, x, x_shape, targets, source, needs,
+                              ctx, ws, n, result, grads_finite)) {
     // One pass; also how a failed sharded pass reports its error, with whole-batch indices.
+    source.gather(ws, 0, x.n_cols);
     result.loss = forward_loss_backward(network, params, state, loss, x, x_shape, targets, needs,
                                         ctx, ws.forward, ws.dy, ws.backward, result.correct, 1.0);
     if (n != 1) std::rethrow_exception(ws.shards.ptr->pool.first_error());
@@ -385,6 +407,31 @@ StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
     optimizer.update(params, ws.backward.grads, opt_state, ws.shards.ptr->pool);
   if (!ws.forward.state.empty()) state = ws.forward.state;
   return result;
+}
+
+}  // namespace
+
+template <class T>
+StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
+                      const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                      const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
+  return step_on(network, params, state, optimizer, opt_state, loss, x, x_shape, targets,
+                 BatchSource<T>{}, needs, ctx, ws);
+}
+
+template <class T>
+StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
+                      const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                      const Dataset<T>& data, const BatchPlan& plan, const BatchRange& range,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
+  Batch<T>& batch = ws.batch;
+  detail::prepare_batch(data, plan.order, range.begin, range.end, batch.x, batch.labels,
+                        batch.targets);
+  const Targets<T> targets =
+      data.has_labels() ? Targets<T>(batch.labels) : Targets<T>(batch.targets);
+  return step_on(network, params, state, optimizer, opt_state, loss, batch.x, data.shape,
+                 targets, BatchSource<T>{&data, &plan.order, range.begin}, needs, ctx, ws);
 }
 
 // ----- history and callbacks --------------------------------------------------------------
@@ -517,21 +564,18 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
   Reporter reporter(options.progress, options.log, options.epochs, plan.size());
   StepWorkspace<T> workspace;
   workspace.threads = options.threads;
-  Batch<T> batch;
   for (std::size_t epoch = 1; epoch <= options.epochs; ++epoch) {
     const auto start = Clock::now();
     if (options.shuffle && epoch > 1) plan.reshuffle(shuffle_rng);
     double loss_sum = 0;
     std::size_t correct = 0, seen = 0;
     for (std::size_t b = 0; b < plan.size(); ++b) {
-      copy_batch(train, plan, plan[b], batch);
-      const bool labels = !batch.labels.is_empty();
-      const Targets<T> targets = labels ? Targets<T>(batch.labels) : Targets<T>(batch.targets);
       const StepResult step = train_step(network, params, state, optimizer, opt_state, loss,
-                                         batch.x, train.shape, targets, needs, ctx, workspace);
-      loss_sum += step.loss * double(batch.x.n_cols);
+                                         train, plan, plan[b], needs, ctx, workspace);
+      const std::size_t count = plan[b].size();
+      loss_sum += step.loss * double(count);
       correct += step.correct;
-      seen += batch.x.n_cols;
+      seen += count;
       reporter.batch_done(epoch, b, loss_sum / double(seen), start);
     }
     EpochLog log;
@@ -680,6 +724,10 @@ int blas_threads() { return openblas_get_num_threads(); }
                                  OptState<T>&, const Loss&, const arma::Mat<T>&, const Shape&, \
                                  const Targets<T>&, const Needs&, const Context&,              \
                                  StepWorkspace<T>&);                                           \
+  template StepResult train_step(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&,           \
+                                 OptState<T>&, const Loss&, const Dataset<T>&,                 \
+                                 const BatchPlan&, const BatchRange&, const Needs&,            \
+                                 const Context&, StepWorkspace<T>&);                           \
   template Callback<T> early_stopping<T>(const EarlyStoppingOptions&);                         \
   template History fit(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&, OptState<T>&,       \
                        const Loss&, const Dataset<T>&, const FitOptions<T>&);                  \

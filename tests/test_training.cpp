@@ -387,6 +387,89 @@ BOOST_AUTO_TEST_CASE(small_batches_run_in_one_pass) {
   }
 }
 
+namespace {
+
+// Blob features with 2-D regression targets (x scaled by the label's sign) instead of labels.
+Dataset<float> blob_targets(std::size_t n, std::uint64_t seed) {
+  Dataset<float> data = blobs(n, seed);
+  data.targets = data.x * 0.5f;
+  for (std::size_t i = 0; i < n; ++i)
+    if (data.labels[i]) data.targets.col(i) *= -1.0f;
+  data.labels.reset();
+  return data;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_step_on_a_batch_of_a_data_set_equals_copy_batch_then_train_step) {
+  // The shards gather their own columns: params, loss, accuracy and the gathered batch must
+  // be exactly those of gathering the batch first, over the batches of a shuffled plan.
+  const Network net{Dense(2, 16), ReLU(), Dense(16, 2)};
+  const SoftmaxCrossEntropy cross_entropy;
+  const MeanSquaredError squared_error;
+  for (const bool labels : {true, false})
+    for (const std::size_t threads : {1u, 2u, 3u}) {
+      const Dataset<float> data = labels ? blobs(230, 8) : blob_targets(230, 8);
+      const Loss& loss = labels ? static_cast<const Loss&>(cross_entropy) : squared_error;
+      Rng shuffle(5);
+      const BatchPlan plan = batches(data.size(), 96, false, &shuffle);  // 96, 96 and 38
+      Rng rng(6);
+      const TreeF init = net.init(data.shape, he_normal(), rng);
+      TreeF gathered = init, copied = init, state;
+      const Optimizer opt = momentum({.learning_rate = 0.05, .momentum = 0.9});
+      OptStateF gathered_opt = opt.init(init), copied_opt = opt.init(init);
+      StepWorkspace<float> ws_gathered, ws_copied;
+      ws_gathered.threads = ws_copied.threads = threads;
+      Batch<float> batch;
+      for (std::size_t b = 0; b < plan.size(); ++b) {
+        const StepResult g = train_step(net, gathered, state, opt, gathered_opt, loss, data, plan,
+                                        plan[b], Needs{}, Context{}, ws_gathered);
+        copy_batch(data, plan, plan[b], batch);
+        const Targets<float> targets =
+            labels ? Targets<float>(batch.labels) : Targets<float>(batch.targets);
+        const StepResult c = train_step(net, copied, state, opt, copied_opt, loss, batch.x,
+                                        data.shape, targets, Needs{}, Context{}, ws_copied);
+        const std::string where = std::to_string(threads) + " threads, batch " + std::to_string(b);
+        BOOST_TEST(g.loss == c.loss, where);
+        BOOST_TEST(g.correct == c.correct, where);
+        BOOST_TEST(arma::approx_equal(ws_gathered.batch.x, batch.x, "absdiff", 0.0f), where);
+        BOOST_TEST(arma::all(ws_gathered.batch.labels == batch.labels), where);
+        BOOST_TEST(ws_gathered.batch.targets.n_cols == batch.targets.n_cols, where);
+        BOOST_TEST(gathered.identical(copied), where);
+      }
+      BOOST_TEST(!gathered.identical(init));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_step_on_a_bad_batch_of_a_data_set_throws_and_changes_nothing) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(64, 9);
+  for (const std::size_t threads : {1u, 2u}) {
+    Rng rng(2);
+    TreeF params = net.init(data.shape, he_normal(), rng);
+    TreeF state;
+    const Optimizer opt = adam({});
+    OptStateF opt_state = opt.init(params);
+    const TreeF params_before = params, opt_before = opt_state.tree();
+    StepWorkspace<float> ws;
+    ws.threads = threads;
+    BatchPlan plan = batches(data.size(), 64, false);
+    plan.order[40] = 64;  // one past the last sample, in the second shard
+    BOOST_CHECK_EXCEPTION(train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(),
+                                     data, plan, plan[0], Needs{}, Context{}, ws),
+                          DataError, [](const DataError& e) {
+                            return std::string(e.what()).find("position 40 holds sample index 64") !=
+                                   std::string::npos;
+                          });
+    plan.order[40] = 40;
+    BOOST_CHECK_THROW(train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data,
+                                 plan, BatchRange{0, 65}, Needs{}, Context{}, ws),
+                      ConfigError);
+    BOOST_TEST(params.identical(params_before), threads << " threads");
+    BOOST_TEST(opt_state.tree().identical(opt_before), threads << " threads");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(fit_on_two_threads_learns_separable_blobs) {
   const History h =
       fit_blobs({.epochs = 10, .batch_size = 64, .progress = Progress::silent, .threads = 2});

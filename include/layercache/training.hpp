@@ -80,6 +80,8 @@ struct StepWorkspace {
   /// The smallest shard: a batch is split into at most batch / min_shard_columns shards,
   /// because a matrix product over a few columns runs far below the BLAS's peak.
   std::size_t min_shard_columns = 16;
+  /// The batch the data-set overload of train_step gathered, overwritten each step.
+  Batch<T> batch;
   /// The shards' threads and buffers (internal).
   detail::ShardsHandle<T> shards{};
 };
@@ -100,6 +102,17 @@ template <class T>
 StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
                       const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
                       const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& workspace);
+
+/// One training step on one batch of a data set, the samples of `range` in plan.order:
+/// copy_batch into workspace.batch, then train_step on it, with the same result. With
+/// several threads each shard copies its own samples on its own thread, so gathering the
+/// batch runs in parallel too. A bad range or sample index throws (as copy_batch) before
+/// anything changes. fit() trains this way.
+template <class T>
+StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
+                      const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                      const Dataset<T>& data, const BatchPlan& plan, const BatchRange& range,
                       const Needs& needs, const Context& ctx, StepWorkspace<T>& workspace);
 
 /// How fit reports progress.
