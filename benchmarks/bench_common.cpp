@@ -121,7 +121,8 @@ namespace {
      << "  --seed N         shuffling / initialisation seed (default 42)\n"
      << "  --repeats N      repeat count where a benchmark needs one (0 = its default)\n"
      << "  --data-dir D     Fashion-MNIST directory (default " << default_data_dir << ")\n"
-     << "  --strategy S     threads split the batch (data, default) or the BLAS (blas)\n"
+     << "  --strategy S     threads split the batch (data, default), each layer's products (layers)\n"
+     << "                   or the BLAS (blas)\n"
      << "  --evict-kb N     KiB written per thread before each timed product (gemm_roofline; default 0)\n"
      << extra_help;
   std::exit(code);
@@ -171,8 +172,8 @@ Options parse_options(int argc, char** argv, const char* program, const char* ex
     else if (flag == "--evict-kb") o.evict_kb = static_cast<std::size_t>(to_int(flag, next(), 0));
     else if (flag == "--strategy") {
       o.strategy = next();
-      if (o.strategy != "data" && o.strategy != "blas") {
-        std::cerr << "--strategy: expected data or blas, got '" << o.strategy << "'\n";
+      if (o.strategy != "data" && o.strategy != "blas" && o.strategy != "layers") {
+        std::cerr << "--strategy: expected data, layers or blas, got '" << o.strategy << "'\n";
         std::exit(2);
       }
     } else if (flag == "--mode") {

@@ -16,10 +16,12 @@
 //
 // With --threads T > 1, --strategy says how the T cores share the products: "blas" runs each
 // product once with a T-thread BLAS; "data" (the default, as train_step with
-// StepWorkspace::threads = T) splits the batch into T column shards and runs each product
-// on all shards at the same time, one single-threaded BLAS call per thread; a call's time is
-// then the wall time until every shard's product is done. benchmarks/run takes the smaller
-// of the two rooflines.
+// Split::batch) splits the batch into T column shards and runs each product on all shards
+// at the same time, one single-threaded BLAS call per thread; "layers" (as Split::layers)
+// gives each thread a block of rows of every product's result, over the whole batch (of
+// W for the forward and weight-gradient products, of Wᵀ for the input gradient), in blocks
+// of 16 rows. A call's time is then the wall time until every thread's part is done.
+// benchmarks/run takes the smallest of the rooflines.
 //
 // --evict-kb N makes each thread write N KiB of its own before every timed call (timed one
 // at a time), so that the operands come from the shared L3 cache or memory as they do inside
@@ -27,7 +29,7 @@
 // of a weight matrix (with --strategy blas, only the calling thread evicts). It is a
 // diagnostic: the roofline benchmarks/run reports is the warm one.
 //
-// Usage: gemm_roofline --batch 128 --threads 1 [--repeats 25] [--strategy data|blas] [--evict-kb N]
+// Usage: gemm_roofline --batch 128 --threads 1 [--repeats 25] [--strategy data|layers|blas] [--evict-kb N]
 #include "bench_common.hpp"
 
 #include <armadillo>
@@ -62,6 +64,26 @@ struct Layer {
   Layer(arma::uword n_in, arma::uword n_out, arma::uword batch)
       : W(n_out, n_in, arma::fill::randu), X(n_in, batch, arma::fill::randu), Y(n_out, batch),
         dY(n_out, batch, arma::fill::randu), dW(n_out, n_in), dX(n_in, batch) {}
+  void input_gradient() { dX = W.t() * dY; }
+};
+
+// Task t of T takes items [begin, end) of n in whole blocks of 16 (the split of Dense).
+std::pair<arma::uword, arma::uword> share(arma::uword n, std::size_t t, std::size_t T) {
+  const arma::uword blocks = (n + 15) / 16;
+  return {std::min<arma::uword>(n, blocks * t / T * 16), std::min<arma::uword>(n, blocks * (t + 1) / T * 16)};
+}
+
+// Operands of thread t's part of one dense layer's products with --strategy layers: rows
+// [r0, r1) of W (forward, weight gradient) and columns [c0, c1) of W (input gradient).
+struct RowLayer {
+  arma::fmat W, X, Y, dY, dW, Wc, dYfull, dX;
+  RowLayer(arma::uword n_in, arma::uword n_out, arma::uword batch, std::size_t t, std::size_t T)
+      : W(share(n_out, t, T).second - share(n_out, t, T).first, n_in, arma::fill::randu),
+        X(n_in, batch, arma::fill::randu), Y(W.n_rows, batch),
+        dY(W.n_rows, batch, arma::fill::randu), dW(W.n_rows, n_in),
+        Wc(n_out, share(n_in, t, T).second - share(n_in, t, T).first, arma::fill::randu),
+        dYfull(n_out, batch, arma::fill::randu), dX(Wc.n_cols, batch) {}
+  void input_gradient() { dX = Wc.t() * dYfull; }
 };
 
 // Seconds per call of running gs[t] on thread t for every t at the same time (one entry:
@@ -99,17 +121,19 @@ std::vector<double> time_gemms(const std::vector<const Gemm*>& gs, int repeats,
   return per_call;
 }
 
-// The GEMMs of one training step of the MLP on a batch of B columns (operands in `layers`).
-std::vector<Gemm> step_gemms(std::vector<Layer>& layers, const std::vector<arma::uword>& sizes,
+// The GEMMs of one training step of the MLP on a batch of B columns, or one thread's parts
+// of them (operands in `layers`: Layer or RowLayer).
+template <class L>
+std::vector<Gemm> step_gemms(std::vector<L>& layers, const std::vector<arma::uword>& sizes,
                              arma::uword B) {
   std::vector<Gemm> gemms;
   for (std::size_t l = 0; l < layers.size(); ++l) {
-    Layer& L = layers[l];
+    L& op = layers[l];
     const arma::uword n_in = sizes[l], n_out = sizes[l + 1];
     const std::string p = "fc" + std::to_string(l + 1) + "_";
-    gemms.push_back({p + "fwd", n_out, B, n_in, [&L] { L.Y = L.W * L.X; }});
-    gemms.push_back({p + "dW", n_out, n_in, B, [&L] { L.dW = L.dY * L.X.t(); }});
-    if (l > 0) gemms.push_back({p + "dX", n_in, B, n_out, [&L] { L.dX = L.W.t() * L.dY; }});
+    gemms.push_back({p + "fwd", op.W.n_rows, B, n_in, [&op] { op.Y = op.W * op.X; }});
+    gemms.push_back({p + "dW", op.W.n_rows, n_in, B, [&op] { op.dW = op.dY * op.X.t(); }});
+    if (l > 0) gemms.push_back({p + "dX", op.dX.n_rows, B, n_out, [&op] { op.input_gradient(); }});
   }
   return gemms;
 }
@@ -121,16 +145,26 @@ int main(int argc, char** argv) {
       "  (uses --batch, --threads, --repeats [default 25], --seed)\n");
   const int repeats = opt.repeats > 0 ? opt.repeats : 25;
   const bool data = opt.strategy == "data" && opt.threads > 1;
-  const std::size_t shards = data ? static_cast<std::size_t>(opt.threads) : 1;
-  openblas_set_num_threads(data ? 1 : opt.threads);
+  const bool rows = opt.strategy == "layers" && opt.threads > 1;
+  const std::size_t shards = data || rows ? static_cast<std::size_t>(opt.threads) : 1;
+  openblas_set_num_threads(data || rows ? 1 : opt.threads);
   arma::arma_rng::set_seed(opt.seed);  // operand values do not affect the rate; seeded for repeatability
 
   const arma::uword B = opt.batch;
   const std::vector<arma::uword> sizes = {784, 512, 256, 10};
   // One set of operands and products per shard; shard s has columns [B·s/n, B·(s+1)/n).
+  // With --strategy layers, thread s has its row blocks instead.
   std::vector<std::vector<Layer>> layers(shards);
+  std::vector<std::vector<RowLayer>> row_layers(shards);
   std::vector<std::vector<Gemm>> shard_gemms(shards);
   for (std::size_t s = 0; s < shards; ++s) {
+    if (rows) {
+      row_layers[s].reserve(sizes.size() - 1);
+      for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
+        row_layers[s].emplace_back(sizes[l], sizes[l + 1], B, s, shards);
+      shard_gemms[s] = step_gemms(row_layers[s], sizes, B);
+      continue;
+    }
     const arma::uword cols = B * (s + 1) / shards - B * s / shards;
     layers[s].reserve(sizes.size() - 1);
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l) layers[s].emplace_back(sizes[l], sizes[l + 1], cols);
@@ -170,7 +204,7 @@ int main(int argc, char** argv) {
       .str("impl", "armadillo+openblas")
       .str("case", "gemm_roofline_b" + std::to_string(B))
       .integer("threads", opt.threads)
-      .str("strategy", shards > 1 ? "data" : "blas")
+      .str("strategy", rows ? "layers" : data ? "data" : "blas")
       .integer("openblas_threads", openblas_get_num_threads())
       .integer("batch", static_cast<long long>(B))
       .integer("repeats", repeats)

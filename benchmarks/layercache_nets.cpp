@@ -85,9 +85,9 @@ int main(int argc, char** argv) {
   // With --strategy data (the default) and several threads, training splits each batch
   // across the threads (train_step) and inference splits each request (predict); with
   // --strategy blas both run one pass with a threaded BLAS.
-  const bool split = opt.strategy == "data" && opt.threads > 1;
-  const bool split_training = split && opt.mode == "train";
-  const bool split_inference = split && opt.mode == "infer" && opt.batch > 1;
+  const bool split_training = opt.strategy != "blas" && opt.threads > 1 && opt.mode == "train";
+  const bool split_inference =
+      opt.strategy == "data" && opt.threads > 1 && opt.mode == "infer" && opt.batch > 1;
   set_blas_threads(split_training || split_inference ? 1 : opt.threads);
   const bool train = opt.mode == "train";
   const Dataset<float> data = load_fashion_mnist<float>(opt.data_dir, train ? "train" : "test");
@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   Trainer trainer{net, net.init(data.shape, he_normal(), rng), net.init_state(data.shape)};
   trainer.opt_state = trainer.optimizer.init(trainer.params);
   trainer.workspace.threads = split_training ? std::size_t(opt.threads) : 1;
+  trainer.workspace.split = opt.strategy == "layers" ? Split::layers : Split::batch;
 
   const std::size_t n = data.size();
   const std::size_t n_batches = batches_to_time(n, opt.batch, opt.max_samples);
@@ -165,7 +166,7 @@ int main(int argc, char** argv) {
       .str("case", net_name + (train ? "_b" : "_infer_b") + std::to_string(opt.batch))
       .str("mode", opt.mode)
       .integer("threads", opt.threads)
-      .str("strategy", split_training || split_inference ? "data" : "blas")
+      .str("strategy", split_training || split_inference ? opt.strategy : "blas")
       .integer("openblas_threads", blas_threads())
       .integer("batch", static_cast<long long>(opt.batch))
       .integer("width", net_name == "mlp" ? static_cast<long long>(mlp_width) : 0)

@@ -94,6 +94,7 @@ bool Needs::param(std::string_view name) const noexcept {
 Needs Needs::child(std::string_view name, bool child_input) const noexcept {
   Needs n;
   n.input = child_input;
+  n.executor = executor;
   if (frozen) n.frozen = frozen->all() ? frozen : frozen->child(name);
   return n;
 }

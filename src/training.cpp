@@ -17,6 +17,7 @@
 
 #include "batch_gather.hpp"
 #include "optim/optimizer_access.hpp"
+#include "split_work.hpp"
 #include "vector_kernel.hpp"
 #include "worker_pool.hpp"
 
@@ -212,7 +213,7 @@ template <class T>
 std::size_t shard_count(const StepWorkspace<T>& ws, const arma::Mat<T>& x,
                         const Targets<T>& targets, const Tree<T>& state) {
   const std::size_t columns = x.n_cols;
-  if (ws.threads <= 1 || state.n_tensors() != 0) return 1;
+  if (ws.threads <= 1 || ws.split == Split::layers || state.n_tensors() != 0) return 1;
   if (targets.has_labels() ? targets.labels().n_elem != columns
                            : targets.matrix().n_cols != columns)
     return 1;
@@ -270,6 +271,14 @@ LAYERCACHE_VECTOR_KERNEL bool add_into(T* __restrict sum, const T* __restrict pa
   return total == T(0);
 }
 
+// The workspace's shards and threads, made on first use (and when the thread count changed).
+template <class T>
+detail::Shards<T>& shards_of(StepWorkspace<T>& ws) {
+  if (!ws.shards.ptr || ws.shards.ptr->pool.size() != ws.threads)
+    ws.shards.ptr.reset(new detail::Shards<T>(ws.threads));
+  return *ws.shards.ptr;
+}
+
 // Where a step's batch comes from: the caller's matrices (data null), or the samples
 // order[begin..) of a data set, which the step gathers into workspace.batch.
 template <class T>
@@ -297,21 +306,22 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
                   const Targets<T>& targets, const BatchSource<T>& source, const Needs& needs,
                   const Context& ctx, StepWorkspace<T>& ws, std::size_t n, StepResult& result,
                   bool& grads_finite) {
-  if (!ws.shards.ptr || ws.shards.ptr->pool.size() != ws.threads)
-    ws.shards.ptr.reset(new detail::Shards<T>(ws.threads));
-  detail::Shards<T>& sh = *ws.shards.ptr;  // threads ≥ n: tasks n.. sit this step out
+  detail::Shards<T>& sh = shards_of(ws);  // threads ≥ n: tasks n.. sit this step out
   const std::size_t columns = x.n_cols;
   const auto begin = [&](std::size_t i) { return columns * i / n; };
   if (ctx.rng)
     for (std::size_t i = 1; i < n; ++i) sh.extra[i - 1].rng = ctx.rng->split();
   Rng first_rng = ctx.rng ? ctx.rng->split() : Rng();
 
+  Needs shard_needs = needs;
+  shard_needs.executor = nullptr;
   auto pass = [&](std::size_t i) {
     if (i >= n) return;
     const std::size_t b = begin(i), e = begin(i + 1);
     source.gather(ws, b, e);
     const arma::Mat<T> xs = columns_view(x, b, e);
     Context c = ctx;
+    c.executor = nullptr;  // the shard is itself one of the threads
     detail::Shard<T>* shard = i == 0 ? nullptr : &sh.extra[i - 1];
     c.rng = ctx.rng ? (shard ? &shard->rng : &first_rng) : nullptr;
     const double weight = double(e - b) / double(columns);
@@ -323,11 +333,11 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
     if (targets.has_labels()) {
       const arma::uvec ls = labels_view(targets.labels(), b, e);
       value = forward_loss_backward(network, params, state, loss, xs, x_shape, Targets<T>(ls),
-                                    needs, c, fwd, dy, bwd, correct, weight);
+                                    shard_needs, c, fwd, dy, bwd, correct, weight);
     } else {
       const arma::Mat<T> ts = columns_view(targets.matrix(), b, e);
       value = forward_loss_backward(network, params, state, loss, xs, x_shape, Targets<T>(ts),
-                                    needs, c, fwd, dy, bwd, correct, weight);
+                                    shard_needs, c, fwd, dy, bwd, correct, weight);
     }
     if (shard) {
       shard->loss = value * weight;
@@ -386,6 +396,27 @@ StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
                    StepWorkspace<T>& ws) {
   StepResult result;
   const std::size_t n = shard_count(ws, x, targets, state);
+  if (n == 1 && ws.threads > 1 && ws.split != Split::batch) {
+    // One pass in which the layers split their work between the workspace's threads (and
+    // so does gathering the batch). Errors are thrown on this thread, before any change.
+    Executor& executor = shards_of(ws).pool;
+    SingleThreadedBlas single;
+    Context split_ctx = ctx;
+    split_ctx.executor = &executor;
+    Needs split_needs = needs;
+    split_needs.executor = &executor;
+    auto gather = [&](std::size_t i, std::size_t tasks) noexcept {
+      const detail::Share columns(x.n_cols, 1, i, tasks);
+      source.gather(ws, columns.begin, columns.end);
+    };
+    if (source.data) detail::run_on(executor, gather);
+    result.loss = forward_loss_backward(network, params, state, loss, x, x_shape, targets,
+                                        split_needs, split_ctx, ws.forward, ws.dy, ws.backward,
+                                        result.correct, 1.0);
+    optimizer.update(params, ws.backward.grads, opt_state, executor);
+    if (!ws.forward.state.empty()) state = ws.forward.state;
+    return result;
+  }
   bool grads_finite = false;
   if (n == 1 || !sharded_pass(network, params, state, loss, x, x_shape, targets, source, needs,
                               ctx, ws, n, result, grads_finite)) {
@@ -564,6 +595,7 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
   Reporter reporter(options.progress, options.log, options.epochs, plan.size());
   StepWorkspace<T> workspace;
   workspace.threads = options.threads;
+  workspace.split = options.split;
   for (std::size_t epoch = 1; epoch <= options.epochs; ++epoch) {
     const auto start = Clock::now();
     if (options.shuffle && epoch > 1) plan.reshuffle(shuffle_rng);

@@ -3,10 +3,12 @@
 #define BOOST_TEST_MODULE training
 #include <boost/test/unit_test.hpp>
 
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <thread>
 
+#include "counting_executor.hpp"
 #include "layercache/layercache.hpp"
 
 using namespace layercache;
@@ -282,6 +284,7 @@ BOOST_AUTO_TEST_CASE(a_gradient_with_nan_or_inf_throws_numeric_error_on_any_shar
   // loss gradient infinite, and the gradients of every layer Inf or NaN. With 2 and 3
   // threads the 96 columns run as shards of 48 or 32, and each shard's turn comes.
   const Network net{Dense(2, 6), Tanh(), Dense(6, 3)};
+  for (const Split split : {Split::batch, Split::layers})
   for (const std::size_t threads : {1u, 2u, 3u})
     for (const std::size_t column : {0u, 40u, 50u, 95u}) {
       Rng rng(4);
@@ -291,6 +294,7 @@ BOOST_AUTO_TEST_CASE(a_gradient_with_nan_or_inf_throws_numeric_error_on_any_shar
       OptStateF opt_state = opt.init(params);
       StepWorkspace<float> ws;
       ws.threads = threads;
+      ws.split = split;
       const arma::fmat x(2, 96, arma::fill::randn);
       arma::fmat t(3, 96, arma::fill::randn);
       // One good step first, so that params and momentum are not at their initial values.
@@ -316,26 +320,50 @@ BOOST_AUTO_TEST_CASE(a_gradient_with_nan_or_inf_throws_numeric_error_on_any_shar
 
 namespace {
 
-// Trains a small MLP for `steps` steps of one 96-sample batch with the given thread count.
-TreeF train_with_threads(std::size_t threads, int steps, StepResult* last = nullptr) {
-  const Network net{Dense(2, 24), ReLU(), Dense(24, 24), Tanh(), Dense(24, 2)};
-  const Dataset<float> data = blobs(96, 31);
-  Rng rng(3);
+// `steps` steps of SGD with momentum on the first batch of `batch` samples of `data`, from
+// a fixed initialization, with the given threads and split.
+TreeF train_steps(const Network& net, const Dataset<float>& data, Rng& rng, std::size_t threads,
+                  Split split, int steps, StepResult* last, std::size_t batch) {
   TreeF params = net.init(data.shape, he_normal(), rng);
   TreeF state;
   const Optimizer opt = momentum({.learning_rate = 0.05, .momentum = 0.9});
   OptStateF opt_state = opt.init(params);
   StepWorkspace<float> ws;
   ws.threads = threads;
+  ws.split = split;
   Needs needs;
   needs.input = false;
+  const BatchPlan plan = batches(data.size(), batch, false);
   for (int step = 0; step < steps; ++step) {
     const StepResult r = train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(),
-                                    data.x, data.shape, Targets<float>(data.labels), needs,
-                                    Context{}, ws);
+                                    data, plan, plan[0], needs, Context{}, ws);
     if (last) *last = r;
   }
   return params;
+}
+
+// Trains a small MLP for `steps` steps of one 96-sample batch with the given thread count
+// (splitting the batch).
+TreeF train_with_threads(std::size_t threads, int steps, StepResult* last = nullptr) {
+  const Network net{Dense(2, 24), ReLU(), Dense(24, 24), Tanh(), Dense(24, 2)};
+  Rng rng(3);
+  return train_steps(net, blobs(96, 31), rng, threads, Split::batch, steps, last, 96);
+}
+
+// 20 steps on one batch of `batch` (at most 96) samples, through a network whose products
+// and activations are large enough to split across threads (the first product is
+// 64 × 256 × 96 multiply-adds at 96), with the given threads and split.
+TreeF train_split(std::size_t threads, Split split, StepResult* last = nullptr,
+                  std::size_t batch = 96) {
+  const Network net{Dense(64, 256), ReLU(), Dense(256, 256), Tanh(), Dense(256, 4)};
+  Rng rng(12);
+  Dataset<float> data;
+  data.shape = Shape{64};
+  data.x.set_size(64, 96);
+  for (float& v : data.x) v = float(rng.normal());
+  data.labels.set_size(96);
+  for (std::size_t i = 0; i < 96; ++i) data.labels[i] = rng.below(4);
+  return train_steps(net, data, rng, threads, split, 20, last, batch);
 }
 
 double max_relative_difference(const TreeF& a, const TreeF& b) {
@@ -351,23 +379,59 @@ double max_relative_difference(const TreeF& a, const TreeF& b) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_step_split_across_threads_matches_the_one_pass_step) {
+  // The same mean gradient, from shards summed in another order (Split::batch) or from
+  // products split by rows (Split::layers): equal up to float rounding.
   const int saved = blas_threads();
   set_blas_threads(1);
-  StepResult one, split;
-  const TreeF serial = train_with_threads(1, 20, &one);
-  for (std::size_t threads : {2u, 3u}) {
-    const TreeF parallel = train_with_threads(threads, 20, &split);
-    // The same mean gradient, summed in another order: equal up to float rounding.
-    BOOST_TEST(max_relative_difference(parallel, serial) < 1e-4, threads << " threads");
-    BOOST_TEST(!parallel.identical(serial));  // the shards really ran
-    BOOST_TEST(split.loss == one.loss, boost::test_tools::tolerance(1e-5));
-    BOOST_TEST(split.correct == one.correct);
+  using Trainer = std::function<TreeF(std::size_t threads, StepResult* last)>;
+  const Trainer by_batch = [](std::size_t t, StepResult* r) { return train_with_threads(t, 20, r); };
+  const Trainer by_layers = [](std::size_t t, StepResult* r) {
+    return train_split(t, Split::layers, r);
+  };
+  for (const Trainer& train : {by_batch, by_layers}) {
+    StepResult one, split;
+    const TreeF serial = train(1, &one);
+    for (std::size_t threads : {2u, 3u}) {
+      const TreeF parallel = train(threads, &split);
+      BOOST_TEST(max_relative_difference(parallel, serial) < 1e-4, threads << " threads");
+      BOOST_TEST(split.loss == one.loss, boost::test_tools::tolerance(1e-5));
+      BOOST_TEST(split.correct == one.correct);
+    }
   }
+  BOOST_TEST(!train_with_threads(2, 20).identical(train_with_threads(1, 20)));  // shards ran
   set_blas_threads(saved);
+}
+
+BOOST_AUTO_TEST_CASE(shards_do_not_use_an_executor_from_the_callers_context) {
+  // The shards run on the step's own threads; handing them the caller's executor as well
+  // would put threads on threads. Its results are the one-thread results either way.
+  const Network net{Dense(64, 256), ReLU(), Dense(256, 4)};
+  Rng rng(8);
+  Dataset<float> data;
+  data.shape = Shape{64};
+  data.x.randn(64, 96);
+  data.labels = arma::regspace<arma::uvec>(0, 95) .transform([](arma::uword i) { return i % 4; });
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state;
+  const Optimizer opt = sgd();
+  OptStateF opt_state = opt.init(params);
+  StepWorkspace<float> ws;
+  ws.threads = 2;
+  ws.split = Split::batch;
+  CountingExecutor executor(2);
+  Context ctx;
+  ctx.executor = &executor;
+  Needs needs;
+  needs.executor = &executor;
+  const BatchPlan plan = batches(96, 96, false);
+  train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data, plan, plan[0],
+             needs, ctx, ws);
+  BOOST_TEST(executor.runs == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_step_split_across_threads_is_bit_reproducible) {
   BOOST_TEST(train_with_threads(2, 30).identical(train_with_threads(2, 30)));
+  BOOST_TEST(train_split(2, Split::layers).identical(train_split(2, Split::layers)));
 }
 
 BOOST_AUTO_TEST_CASE(small_batches_run_in_one_pass) {
@@ -470,10 +534,28 @@ BOOST_AUTO_TEST_CASE(a_step_on_a_bad_batch_of_a_data_set_throws_and_changes_noth
   }
 }
 
+
+BOOST_AUTO_TEST_CASE(the_automatic_split_divides_the_batch_when_it_makes_two_shards) {
+  // 96 columns make two shards of 48: the batch is split (the shards' gradient sum rounds
+  // differently from the one pass of the layer split).
+  BOOST_TEST(train_split(2, Split::automatic).identical(train_split(2, Split::batch)));
+  BOOST_TEST(!train_split(2, Split::automatic).identical(train_split(2, Split::layers)));
+  // 24 columns are too few for two shards of 16: the automatic split shares each layer's
+  // work instead (Split::batch would run on one thread; the speed-up is the benchmarks'
+  // to show), which gives the one-thread result.
+  const TreeF one = train_split(1, Split::batch, nullptr, 24);
+  BOOST_TEST(max_relative_difference(train_split(2, Split::automatic, nullptr, 24), one) < 1e-5);
+  BOOST_TEST(train_split(2, Split::automatic, nullptr, 24)
+                 .identical(train_split(2, Split::layers, nullptr, 24)));
+}
+
 BOOST_AUTO_TEST_CASE(fit_on_two_threads_learns_separable_blobs) {
   const History h =
       fit_blobs({.epochs = 10, .batch_size = 64, .progress = Progress::silent, .threads = 2});
   BOOST_TEST(h.epochs.back().accuracy > 0.95);
+  const History layers = fit_blobs(
+      {.epochs = 10, .batch_size = 64, .progress = Progress::silent, .threads = 2, .split = Split::layers});
+  BOOST_TEST(layers.epochs.back().accuracy > 0.95);
   BOOST_CHECK_THROW(fit_blobs({.progress = Progress::silent, .threads = 0}), ConfigError);
 }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "layercache/errors.hpp"
+#include "layercache/executor.hpp"
 #include "layercache/rng.hpp"
 #include "layercache/shape.hpp"
 #include "layercache/tree.hpp"
@@ -49,6 +50,12 @@ struct Context {
   /// When true, networks check every activation for NaN/Inf and throw NumericError naming
   /// the first layer whose input or output is not finite.
   bool check_finite = false;
+  /// Threads a layer may split the work of this forward call across (intra-layer
+  /// parallelism), or null for the calling thread alone. Dense splits its matrix product
+  /// by output rows when it is large enough to pay for the threads; layers without
+  /// parallel code ignore it. The BLAS should be single-threaded meanwhile (train_step
+  /// with Split::layers sees to that).
+  Executor* executor = nullptr;
 };
 
 /// What a tensor is for; tells initializers how to fill it.
@@ -104,12 +111,16 @@ struct FrozenSet::Entry {
 template <class T>
 FrozenSet freeze(const Tree<T>& params, const std::vector<std::string>& patterns);
 
-/// What backward must compute: the input gradient, and which parameter gradients.
+/// What backward must compute: the input gradient, and which parameter gradients (and the
+/// threads it may use).
 struct Needs {
   /// Compute dx (the first layer of a network does not need it).
   bool input = true;
   /// Frozen parameters (no gradient computed); nullptr means every parameter is wanted.
   const FrozenSet* frozen = nullptr;
+  /// Threads backward may split its work across, as Context::executor for forward; null
+  /// for the calling thread alone. Passed on to a network's children.
+  Executor* executor = nullptr;
 
   /// True when the gradient of this layer's parameter `name` is wanted.
   bool param(std::string_view name) const noexcept;

@@ -50,6 +50,23 @@ class ShardsHandle {
 };
 }  // namespace detail
 
+/// How a training step shares its work between several threads (StepWorkspace::split).
+enum class Split {
+  /// `batch` when the batch is large enough for two shards of min_shard_columns and the
+  /// network has no state, `layers` otherwise.
+  automatic,
+  /// Data parallelism: the batch is split into column ranges (shards), each run through
+  /// forward, loss and backward by its own thread; the shards' gradients are summed.
+  /// Every layer runs in parallel, with one hand-over per step. A batch too small for two
+  /// shards, or a network with state, runs on the calling thread alone.
+  batch,
+  /// Intra-layer parallelism: one pass over the whole batch, in which layers split their
+  /// own work between the threads (Context::executor, Needs::executor): Dense splits each
+  /// matrix product by rows, so each thread reads only its part of the weights and no
+  /// gradients need summing. Layers without parallel code run on the calling thread.
+  layers,
+};
+
 /// Buffers one training step reuses from the previous step, so a steady-state step makes
 /// no heap allocation, and the step's data parallelism.
 ///
@@ -62,7 +79,8 @@ class ShardsHandle {
 /// during the shards, so the cores are not oversubscribed. This holds for every network
 /// whose layers treat the columns (samples) independently, which is every layer of
 /// layercache; a network with state (batch statistics) is always run as one pass. The
-/// same seed, batch size and thread count give bit-identical results.
+/// same seed, batch size and thread count give bit-identical results. With `split` =
+/// Split::layers the threads share the work of each layer instead (see Split).
 template <class T = float>
 struct StepWorkspace {
   /// Forward result (output, caches), overwritten each step. With several shards, the
@@ -77,6 +95,8 @@ struct StepWorkspace {
   /// the calling thread. The threads are started on the first parallel step and kept
   /// until the workspace is destroyed.
   std::size_t threads = 1;
+  /// How the threads share a step: split the batch or each layer's work (see Split).
+  Split split = Split::automatic;
   /// The smallest shard: a batch is split into at most batch / min_shard_columns shards,
   /// because a matrix product over a few columns runs far below the BLAS's peak.
   std::size_t min_shard_columns = 16;
@@ -236,6 +256,8 @@ struct FitOptions {
   /// Threads each training step splits its batch across (StepWorkspace::threads), and that
   /// the validation pass deals its batches to; 1 runs everything on the calling thread.
   std::size_t threads = 1;
+  /// How a training step shares its work between the threads (StepWorkspace::split).
+  Split split = Split::automatic;
 };
 
 /// Trains `network` on `train`: epochs of shuffled mini-batches, each a train_step. Before

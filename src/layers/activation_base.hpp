@@ -25,6 +25,7 @@
 
 #include <string>
 
+#include "../split_work.hpp"
 #include "layer_instantiation.hpp"
 #include "layercache/layers/activation_base.hpp"
 
@@ -117,16 +118,44 @@ void check_dy(const arma::Mat<T>& dy, std::size_t rows, std::size_t cols) {
                      " (the shape of this layer's output), got " + dims(dy.n_rows, dy.n_cols));
 }
 
+// Calls f(a, b, c) with views of the same columns of a, b and c (c written), split across
+// the executor's threads in whole columns when the matrices are large enough, else once
+// with the whole matrices. f must not throw (the element-wise math does not).
+template <class T, class F>
+void by_columns(Executor* executor, const arma::Mat<T>& a, const arma::Mat<T>& b,
+                arma::Mat<T>& c, F f) {
+  Executor* split = detail::splitting(executor, double(c.n_elem), detail::min_split_elements);
+  if (!split) {
+    f(a, b, c);
+    return;
+  }
+  auto task = [&](std::size_t i, std::size_t tasks) noexcept {
+    const detail::Share cols(c.n_cols, 1, i, tasks);
+    if (cols.begin == cols.end) return;
+    const std::size_t n = cols.end - cols.begin;
+    const auto view = [&](const arma::Mat<T>& m) {
+      return arma::Mat<T>(const_cast<T*>(m.colptr(cols.begin)), m.n_rows, n, false, true);
+    };
+    const arma::Mat<T> av = view(a), bv = view(b);
+    arma::Mat<T> cv = view(c);
+    f(av, bv, cv);
+  };
+  detail::run_on(*split, task);
+}
+
 }  // namespace activation_detail
 
 template <class D>
 template <class T>
 void ActivationLayer<D>::forward_t(const Tree<T>&, const Tree<T>&, const ConstBuffer<T>& x,
-                                   const Shape& x_shape, const Context&,
+                                   const Shape& x_shape, const Context& ctx,
                                    ForwardResult<T>& out) const {
   using Math = ActivationMath<D, T>;
   check_rows(x->n_rows, x_shape);
-  Math(derived()).forward(*x, out.write_output(x->n_rows, x->n_cols));
+  const Math math(derived());
+  activation_detail::by_columns(
+      ctx.executor, *x, *x, out.write_output(x->n_rows, x->n_cols),
+      [&](const arma::Mat<T>& xs, const arma::Mat<T>&, arma::Mat<T>& ys) { math.forward(xs, ys); });
   out.shape = x_shape;
   auto& cache = out.template reuse_cache<typename Math::Cache>();
   if constexpr (requires(const Math& m, typename Math::Cache& c) { m.record(c); })
@@ -161,7 +190,10 @@ void ActivationLayer<D>::backward_t(const Tree<T>&, const Cache& cache_base,
     return;
   }
   out.dx.set_size(dy.n_rows, dy.n_cols);
-  Math(derived()).backward(**kept, dy, out.dx);
+  const Math math(derived());
+  activation_detail::by_columns(needs.executor, **kept, dy, out.dx,
+                                [&](const arma::Mat<T>& ks, const arma::Mat<T>& dys,
+                                    arma::Mat<T>& dxs) { math.backward(ks, dys, dxs); });
 }
 
 template <class D>
