@@ -404,13 +404,13 @@ BOOST_AUTO_TEST_CASE(a_step_split_across_threads_matches_the_one_pass_step) {
 
 BOOST_AUTO_TEST_CASE(shards_do_not_use_an_executor_from_the_callers_context) {
   // The shards run on the step's own threads; handing them the caller's executor as well
-  // would put threads on threads. Its results are the one-thread results either way.
+  // would put threads on threads.
   const Network net{Dense(64, 256), ReLU(), Dense(256, 4)};
   Rng rng(8);
   Dataset<float> data;
   data.shape = Shape{64};
   data.x.randn(64, 96);
-  data.labels = arma::regspace<arma::uvec>(0, 95) .transform([](arma::uword i) { return i % 4; });
+  data.labels = arma::regspace<arma::uvec>(0, 95).transform([](arma::uword i) { return i % 4; });
   TreeF params = net.init(data.shape, he_normal(), rng);
   TreeF state;
   const Optimizer opt = sgd();
