@@ -80,7 +80,9 @@ enum class Split {
 /// whose layers treat the columns (samples) independently, which is every layer of
 /// layercache; a network with state (batch statistics) is always run as one pass. The
 /// same seed, batch size and thread count give bit-identical results. With `split` =
-/// Split::layers the threads share the work of each layer instead (see Split).
+/// Split::layers, and with the default Split::automatic when the batch is too small for two
+/// shards or the network has state, the threads share the work of each layer instead (see
+/// Split).
 template <class T = float>
 struct StepWorkspace {
   /// Forward result (output, caches), overwritten each step. With several shards, the
@@ -91,7 +93,7 @@ struct StepWorkspace {
   /// Loss gradient with respect to the network output, (n_out × batch); with several
   /// shards, the first shard's (n_out × its columns, weighted).
   arma::Mat<T> dy;
-  /// Threads a step splits its batch across (data parallelism); 1 runs the whole batch on
+  /// Threads a step shares its work across (see split); 1 runs the whole batch on
   /// the calling thread. The threads are started on the first parallel step and kept
   /// until the workspace is destroyed.
   std::size_t threads = 1;
@@ -253,7 +255,7 @@ struct FitOptions {
   std::vector<Callback<T>> callbacks{};
   /// Batch size of the validation pass.
   std::size_t eval_batch_size = 1024;
-  /// Threads each training step splits its batch across (StepWorkspace::threads), and that
+  /// Threads each training step shares its work across (StepWorkspace::threads), and that
   /// the validation pass deals its batches to; 1 runs everything on the calling thread.
   std::size_t threads = 1;
   /// How a training step shares its work between the threads (StepWorkspace::split).
