@@ -395,13 +395,13 @@ void check_counts(const Dataset<T>& data) {
   }
 }
 
-/// Copies the columns src[:, indices[first..first+count)] into dst (resized in place).
+/// Copies the columns src[:, at[j]] into dst[:, j] for every j in [first, last); dst is
+/// already sized.
 template <class E>
-void gather_columns(const arma::Mat<E>& src, const arma::uvec& indices, std::size_t first,
-                    std::size_t count, arma::Mat<E>& dst) {
-  dst.set_size(src.n_rows, count);
-  for (std::size_t j = 0; j < count; ++j)
-    std::copy_n(src.colptr(indices[first + j]), src.n_rows, dst.colptr(j));
+void copy_columns(const arma::Mat<E>& src, const arma::uword* at, std::size_t first,
+                  std::size_t last, arma::Mat<E>& dst) noexcept {
+  for (std::size_t j = first; j < last; ++j)
+    std::copy_n(src.colptr(at[j]), src.n_rows, dst.colptr(j));
 }
 
 /// Throws DataError unless every indices[first..first+count) is below n.
@@ -428,9 +428,14 @@ Dataset<T> Dataset<T>::subset(const arma::uvec& indices) const {
   Dataset out;
   out.shape = shape;
   out.n_classes = n_classes;
-  gather_columns(x, indices, 0, indices.n_elem, out.x);
+  const std::size_t n = indices.n_elem;
+  out.x.set_size(x.n_rows, n);
+  copy_columns(x, indices.memptr(), 0, n, out.x);
   if (has_labels()) out.labels = labels.elem(indices);
-  if (has_targets()) gather_columns(targets, indices, 0, indices.n_elem, out.targets);
+  if (has_targets()) {
+    out.targets.set_size(targets.n_rows, n);
+    copy_columns(targets, indices.memptr(), 0, n, out.targets);
+  }
   return out;
 }
 
@@ -697,13 +702,10 @@ void detail::fill_batch(const Dataset<T>& data, const arma::uvec& order, std::si
                         std::size_t first, std::size_t last, arma::Mat<T>& x_out,
                         arma::uvec& labels_out, arma::Mat<T>& targets_out) noexcept {
   const arma::uword* at = order.memptr() + begin;
-  for (std::size_t j = first; j < last; ++j)
-    std::copy_n(data.x.colptr(at[j]), data.x.n_rows, x_out.colptr(j));
+  copy_columns(data.x, at, first, last, x_out);
   if (data.has_labels())
     for (std::size_t j = first; j < last; ++j) labels_out[j] = data.labels[at[j]];
-  if (data.has_targets())
-    for (std::size_t j = first; j < last; ++j)
-      std::copy_n(data.targets.colptr(at[j]), data.targets.n_rows, targets_out.colptr(j));
+  if (data.has_targets()) copy_columns(data.targets, at, first, last, targets_out);
 }
 
 template <class T>

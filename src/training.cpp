@@ -386,6 +386,31 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
   return true;
 }
 
+// Forward, loss and backward of the whole batch in one pass in which the layers split their
+// work between the workspace's threads (and so does gathering the batch from `source`, if
+// that is a data set). Errors are thrown on this thread, before anything changes.
+template <class T>
+void layer_split_pass(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                      const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
+                      const Targets<T>& targets, const BatchSource<T>& source,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& ws,
+                      StepResult& result) {
+  Executor& executor = shards_of(ws).pool;
+  SingleThreadedBlas single;
+  Context split_ctx = ctx;
+  split_ctx.executor = &executor;
+  Needs split_needs = needs;
+  split_needs.executor = &executor;
+  auto gather = [&](std::size_t i, std::size_t tasks) noexcept {
+    const detail::Share columns(x.n_cols, 1, i, tasks);
+    source.gather(ws, columns.begin, columns.end);
+  };
+  if (source.data) detail::run_on(executor, gather);
+  result.loss = forward_loss_backward(network, params, state, loss, x, x_shape, targets,
+                                      split_needs, split_ctx, ws.forward, ws.dy, ws.backward,
+                                      result.correct, 1.0);
+}
+
 // One step on a batch from `source` (x and targets view the workspace's batch when it is
 // a data set).
 template <class T>
@@ -396,40 +421,24 @@ StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
                    StepWorkspace<T>& ws) {
   StepResult result;
   const std::size_t n = shard_count(ws, x, targets, state);
-  if (n == 1 && ws.threads > 1 && ws.split != Split::batch) {
-    // One pass in which the layers split their work between the workspace's threads (and
-    // so does gathering the batch). Errors are thrown on this thread, before any change.
-    Executor& executor = shards_of(ws).pool;
-    SingleThreadedBlas single;
-    Context split_ctx = ctx;
-    split_ctx.executor = &executor;
-    Needs split_needs = needs;
-    split_needs.executor = &executor;
-    auto gather = [&](std::size_t i, std::size_t tasks) noexcept {
-      const detail::Share columns(x.n_cols, 1, i, tasks);
-      source.gather(ws, columns.begin, columns.end);
-    };
-    if (source.data) detail::run_on(executor, gather);
-    result.loss = forward_loss_backward(network, params, state, loss, x, x_shape, targets,
-                                        split_needs, split_ctx, ws.forward, ws.dy, ws.backward,
-                                        result.correct, 1.0);
-    optimizer.update(params, ws.backward.grads, opt_state, executor);
-    if (!ws.forward.state.empty()) state = ws.forward.state;
-    return result;
-  }
+  const bool split_layers = n == 1 && ws.threads > 1 && ws.split != Split::batch;
   bool grads_finite = false;
-  if (n == 1 || !sharded_pass(network, params, state, loss, x, x_shape, targets, source, needs,
-                              ctx, ws, n, result, grads_finite)) {
+  if (split_layers) {
+    layer_split_pass(network, params, state, loss, x, x_shape, targets, source, needs, ctx, ws,
+                     result);
+  } else if (n == 1 || !sharded_pass(network, params, state, loss, x, x_shape, targets, source,
+                                     needs, ctx, ws, n, result, grads_finite)) {
     // One pass; also how a failed sharded pass reports its error, with whole-batch indices.
     source.gather(ws, 0, x.n_cols);
     result.loss = forward_loss_backward(network, params, state, loss, x, x_shape, targets, needs,
                                         ctx, ws.forward, ws.dy, ws.backward, result.correct, 1.0);
     if (n != 1) std::rethrow_exception(ws.shards.ptr->pool.first_error());
   }
-  // The update checks everything before changing anything; after a sharded pass that found
-  // the summed grads finite it skips only its own scan of them. When the pass found NaN or
-  // Inf, the full update is what scans them again and names the first bad entry.
-  if (n == 1)
+  // The update checks everything before changing anything, on the step's threads when it
+  // has them; after a sharded pass that found the summed grads finite it skips only its own
+  // scan of them. When that pass found NaN or Inf, the full update is what scans them again
+  // and names the first bad entry.
+  if (n == 1 && !split_layers)
     optimizer.update(params, ws.backward.grads, opt_state);
   else if (grads_finite)
     detail::OptimizerAccess::update_with_finite_grads(optimizer, params, ws.backward.grads,

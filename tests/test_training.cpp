@@ -45,6 +45,25 @@ History fit_blobs(const FitOptions<float>& options) {
              options);
 }
 
+// What a test needs to call train_step: a network's fresh params from `rng`, SGD with
+// momentum 0.9 and its state, and a workspace with the given threads and split.
+struct Trainee {
+  TreeF params;
+  TreeF state;
+  Optimizer opt;
+  OptStateF opt_state;
+  StepWorkspace<float> ws;
+
+  Trainee(const Network& net, const Shape& shape, Rng& rng, double learning_rate,
+          std::size_t threads, Split split)
+      : params(net.init(shape, he_normal(), rng)),
+        opt(momentum({.learning_rate = learning_rate, .momentum = 0.9})),
+        opt_state(opt.init(params)) {
+    ws.threads = threads;
+    ws.split = split;
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(fit_learns_separable_blobs) {
@@ -284,36 +303,33 @@ BOOST_AUTO_TEST_CASE(a_gradient_with_nan_or_inf_throws_numeric_error_on_any_shar
   // loss gradient infinite, and the gradients of every layer Inf or NaN. With 2 and 3
   // threads the 96 columns run as shards of 48 or 32, and each shard's turn comes.
   const Network net{Dense(2, 6), Tanh(), Dense(6, 3)};
-  for (const Split split : {Split::batch, Split::layers})
-  for (const std::size_t threads : {1u, 2u, 3u})
-    for (const std::size_t column : {0u, 40u, 50u, 95u}) {
-      Rng rng(4);
-      TreeF params = net.init(Shape{2}, he_normal(), rng);
-      TreeF state;
-      const Optimizer opt = momentum({.learning_rate = 0.1, .momentum = 0.9});
-      OptStateF opt_state = opt.init(params);
-      StepWorkspace<float> ws;
-      ws.threads = threads;
-      ws.split = split;
-      const arma::fmat x(2, 96, arma::fill::randn);
-      arma::fmat t(3, 96, arma::fill::randn);
-      // One good step first, so that params and momentum are not at their initial values.
-      train_step(net, params, state, opt, opt_state, MeanSquaredError(), x, Shape{2},
-                 Targets<float>(t), Needs{}, Context{}, ws);
-      const TreeF params_before = params;
-      const TreeF opt_before = opt_state.tree();
-      t(1, column) = std::numeric_limits<float>::infinity();
-      BOOST_CHECK_EXCEPTION(
-          train_step(net, params, state, opt, opt_state, MeanSquaredError(), x, Shape{2},
-                     Targets<float>(t), Needs{}, Context{}, ws),
-          NumericError, [](const NumericError& e) {
-            const std::string what = e.what();
-            return what.find("gradient holds") != std::string::npos &&
-                   what.find("params were not changed") != std::string::npos;
-          });
-      BOOST_TEST(params.identical(params_before), threads << " threads, column " << column);
-      BOOST_TEST(opt_state.tree().identical(opt_before), threads << " threads, column " << column);
+  for (const Split split : {Split::batch, Split::layers}) {
+    for (const std::size_t threads : {1u, 2u, 3u}) {
+      for (const std::size_t column : {0u, 40u, 50u, 95u}) {
+        Rng rng(4);
+        Trainee t(net, Shape{2}, rng, 0.1, threads, split);
+        const arma::fmat x(2, 96, arma::fill::randn);
+        arma::fmat target(3, 96, arma::fill::randn);
+        // One good step first, so that params and momentum are not at their initial values.
+        train_step(net, t.params, t.state, t.opt, t.opt_state, MeanSquaredError(), x, Shape{2},
+                   Targets<float>(target), Needs{}, Context{}, t.ws);
+        const TreeF params_before = t.params;
+        const TreeF opt_before = t.opt_state.tree();
+        target(1, column) = std::numeric_limits<float>::infinity();
+        BOOST_CHECK_EXCEPTION(
+            train_step(net, t.params, t.state, t.opt, t.opt_state, MeanSquaredError(), x,
+                       Shape{2}, Targets<float>(target), Needs{}, Context{}, t.ws),
+            NumericError, [](const NumericError& e) {
+              const std::string what = e.what();
+              return what.find("gradient holds") != std::string::npos &&
+                     what.find("params were not changed") != std::string::npos;
+            });
+        BOOST_TEST(t.params.identical(params_before), threads << " threads, column " << column);
+        BOOST_TEST(t.opt_state.tree().identical(opt_before),
+                   threads << " threads, column " << column);
+      }
     }
+  }
 }
 
 // ----- data parallelism (StepWorkspace::threads) -------------------------------------------
@@ -324,22 +340,17 @@ namespace {
 // a fixed initialization, with the given threads and split.
 TreeF train_steps(const Network& net, const Dataset<float>& data, Rng& rng, std::size_t threads,
                   Split split, int steps, StepResult* last, std::size_t batch) {
-  TreeF params = net.init(data.shape, he_normal(), rng);
-  TreeF state;
-  const Optimizer opt = momentum({.learning_rate = 0.05, .momentum = 0.9});
-  OptStateF opt_state = opt.init(params);
-  StepWorkspace<float> ws;
-  ws.threads = threads;
-  ws.split = split;
+  Trainee t(net, data.shape, rng, 0.05, threads, split);
   Needs needs;
   needs.input = false;
   const BatchPlan plan = batches(data.size(), batch, false);
   for (int step = 0; step < steps; ++step) {
-    const StepResult r = train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(),
-                                    data, plan, plan[0], needs, Context{}, ws);
+    const StepResult r = train_step(net, t.params, t.state, t.opt, t.opt_state,
+                                    SoftmaxCrossEntropy(), data, plan, plan[0], needs, Context{},
+                                    t.ws);
     if (last) *last = r;
   }
-  return params;
+  return t.params;
 }
 
 // Trains a small MLP for `steps` steps of one 96-sample batch with the given thread count
