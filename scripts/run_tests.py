@@ -275,11 +275,12 @@ def main():
     skipped = sum(o.skipped for o in outcomes)
     failing = [o.name for o in outcomes if o.failed]
     print(f"\n{len(outcomes)} executables and checks in {time.monotonic() - start:.0f} s"
-          + (f"; failing: {', '.join(failing)}" if failing else ""))
+          + (f"; failing: {', '.join(failing)}" if failing else "")
+          + (f"; {skipped} test cases skipped" if skipped else ""))
     if passed + failed == 0:
         print("no test ran")
         failed = 1
-    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    print(f"{passed} passed, {failed} failed")  # always the last line, in this form
     return 1 if failed else 0
 
 
