@@ -515,10 +515,12 @@ arma::Mat<T> read_dataset(hid_t set, const std::string& path, const std::string&
     throw DataError(what + " claims " + std::to_string(rows) + " × " + std::to_string(cols) +
                         " values, more than the file holds",
                     file);
+  // An empty tensor (a frozen leaf's grads, say) reads nothing; Armadillo's transpose of a
+  // (k × 0) matrix would also form a reference to its null memory.
+  if (rows == 0 || cols == 0) return arma::Mat<T>(rows, cols);
   const bool vector = rows == 1 || cols == 1;
   arma::Mat<T> row_major(vector ? rows : cols, vector ? cols : rows);  // (n_cols × n_rows)
-  if (row_major.n_elem > 0 &&
-      H5Dread(set, Element<T>::memory_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+  if (H5Dread(set, Element<T>::memory_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
               row_major.memptr()) < 0)
     corrupt(file, what);
   return vector ? row_major : arma::Mat<T>(row_major.t());
