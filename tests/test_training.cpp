@@ -361,6 +361,17 @@ TreeF train_with_threads(std::size_t threads, int steps, StepResult* last = null
   return train_steps(net, blobs(96, 31), rng, threads, Split::batch, steps, last, 96);
 }
 
+// 96 samples of 64 normal features, each labelled with one of 4 classes at random.
+Dataset<float> random_classes(Rng& rng) {
+  Dataset<float> data;
+  data.shape = Shape{64};
+  data.x.set_size(64, 96);
+  for (float& v : data.x) v = float(rng.normal());
+  data.labels.set_size(96);
+  for (std::size_t i = 0; i < 96; ++i) data.labels[i] = rng.below(4);
+  return data;
+}
+
 // 20 steps on one batch of `batch` (at most 96) samples, through a network whose products
 // and activations are large enough to split across threads (the first product is
 // 64 × 256 × 96 multiply-adds at 96), with the given threads and split.
@@ -368,12 +379,7 @@ TreeF train_split(std::size_t threads, Split split, StepResult* last = nullptr,
                   std::size_t batch = 96) {
   const Network net{Dense(64, 256), ReLU(), Dense(256, 256), Tanh(), Dense(256, 4)};
   Rng rng(12);
-  Dataset<float> data;
-  data.shape = Shape{64};
-  data.x.set_size(64, 96);
-  for (float& v : data.x) v = float(rng.normal());
-  data.labels.set_size(96);
-  for (std::size_t i = 0; i < 96; ++i) data.labels[i] = rng.below(4);
+  const Dataset<float> data = random_classes(rng);
   return train_steps(net, data, rng, threads, split, 20, last, batch);
 }
 
@@ -418,25 +424,16 @@ BOOST_AUTO_TEST_CASE(shards_do_not_use_an_executor_from_the_callers_context) {
   // would put threads on threads.
   const Network net{Dense(64, 256), ReLU(), Dense(256, 4)};
   Rng rng(8);
-  Dataset<float> data;
-  data.shape = Shape{64};
-  data.x.randn(64, 96);
-  data.labels = arma::regspace<arma::uvec>(0, 95).transform([](arma::uword i) { return i % 4; });
-  TreeF params = net.init(data.shape, he_normal(), rng);
-  TreeF state;
-  const Optimizer opt = sgd();
-  OptStateF opt_state = opt.init(params);
-  StepWorkspace<float> ws;
-  ws.threads = 2;
-  ws.split = Split::batch;
+  const Dataset<float> data = random_classes(rng);
+  Trainee t(net, data.shape, rng, 0.05, 2, Split::batch);
   CountingExecutor executor(2);
   Context ctx;
   ctx.executor = &executor;
   Needs needs;
   needs.executor = &executor;
   const BatchPlan plan = batches(96, 96, false);
-  train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data, plan, plan[0],
-             needs, ctx, ws);
+  train_step(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), data, plan,
+             plan[0], needs, ctx, t.ws);
   BOOST_TEST(executor.runs == 0);
 }
 
@@ -544,7 +541,6 @@ BOOST_AUTO_TEST_CASE(a_step_on_a_bad_batch_of_a_data_set_throws_and_changes_noth
     BOOST_TEST(opt_state.tree().identical(opt_before), threads << " threads");
   }
 }
-
 
 BOOST_AUTO_TEST_CASE(the_automatic_split_divides_the_batch_when_it_makes_two_shards) {
   // 96 columns make two shards of 48: the batch is split (the shards' gradient sum rounds

@@ -54,9 +54,10 @@ void Dense::forward_t(const Tree<T>& params, const Tree<T>&, const ConstBuffer<T
   const arma::Mat<T>& w = param(params, "weight", n_out_, n_in_);
   arma::Mat<T>& y = out.write_output(n_out_, x->n_cols);
   const std::size_t batch = x->n_cols;
-  Executor* executor = n_out_ >= 2 * row_block ? ctx.executor : nullptr;
-  if ((executor = detail::splitting(executor, double(n_out_) * n_in_ * batch,
-                                    detail::min_split_products))) {
+  // Split when there are at least two row blocks to share.
+  if (Executor* executor = detail::splitting(n_out_ >= 2 * row_block ? ctx.executor : nullptr,
+                                             double(n_out_) * n_in_ * batch,
+                                             detail::min_split_products)) {
     // Each thread computes a block of output rows: y[rows] = w[rows] · x + bias[rows].
     const T* bias = options_.bias ? param(params, "bias", n_out_, 1).memptr() : nullptr;
     auto task = [&](std::size_t i, std::size_t tasks) noexcept {
