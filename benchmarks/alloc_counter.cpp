@@ -7,6 +7,18 @@
 #include <cstdlib>
 #include <new>
 
+#ifdef __SANITIZE_ADDRESS__
+// AddressSanitizer replaces malloc and operator new with its own; memory from glibc's
+// allocator would reach its free. This build replaces nothing and counts nothing.
+namespace lcbench::alloc {
+bool available() { return false; }
+void enable() {}
+void disable() {}
+bool enabled() { return false; }
+void reset() {}
+Counts counts() { return {}; }
+}  // namespace lcbench::alloc
+#else
 // glibc's own allocator entry points (exported since GLIBC_2.2.5). Forwarding to these rather
 // than to dlsym(RTLD_NEXT, "malloc") avoids the bootstrap problem of dlsym itself allocating.
 extern "C" {
@@ -84,6 +96,7 @@ void delete_impl(void* p) noexcept {
 
 namespace lcbench::alloc {
 
+bool available() { return true; }
 void enable() { g_enabled.store(true, std::memory_order_seq_cst); }
 void disable() { g_enabled.store(false, std::memory_order_seq_cst); }
 bool enabled() { return g_enabled.load(std::memory_order_seq_cst); }
@@ -199,3 +212,5 @@ void* pvalloc(std::size_t n) noexcept {
 }
 
 }  // extern "C"
+
+#endif  // __SANITIZE_ADDRESS__

@@ -18,6 +18,9 @@
 // process-wide (all threads): a "zero allocations per training step" claim must hold for BLAS
 // worker threads too. Do not call things that allocate themselves (printing, reading
 // /proc/self/status) inside a counted region.
+//
+// Under AddressSanitizer (GCC's __SANITIZE_ADDRESS__), which replaces malloc itself, nothing is
+// replaced: counts() stays zero and available() is false, so a caller can skip its check.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +37,7 @@ struct Counts {
   std::uint64_t allocations() const { return news + mallocs; }
 };
 
+bool available();  // whether allocations are counted in this build (false under AddressSanitizer)
 void enable();     // start counting (counters keep their values)
 void disable();    // stop counting
 void reset();      // zero all counters
