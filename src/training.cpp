@@ -454,7 +454,7 @@ StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
 template <class T>
 StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
                       const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
-                      const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
+                      const arma::Mat<T>& x, const Shape& x_shape, const TargetsArg<T>& targets,
                       const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
   return step_on(network, params, state, optimizer, opt_state, loss, x, x_shape, targets,
                  BatchSource<T>{}, needs, ctx, ws);
@@ -527,9 +527,12 @@ void History::write_csv(const std::string& path) const {
 
 template <class T>
 Callback<T> early_stopping(const EarlyStoppingOptions& options) {
-  EpochLog probe;
-  probe.get(options.monitor);  // unknown metric names fail now, not after the first epoch
-  if (options.monitor == "seconds") throw ConfigError("early stopping cannot monitor 'seconds'");
+  // Unknown names fail now, not after the first epoch.
+  const std::string& monitor = options.monitor;
+  if (monitor != "loss" && monitor != "accuracy" && monitor != "val_loss" &&
+      monitor != "val_accuracy")
+    throw ConfigError("early stopping cannot monitor '" + monitor +
+                      "': it monitors loss, accuracy, val_loss or val_accuracy");
   const bool maximize = options.monitor.find("accuracy") != std::string::npos;
   struct Memory {
     double best = std::numeric_limits<double>::quiet_NaN();
@@ -763,7 +766,7 @@ int blas_threads() { return openblas_get_num_threads(); }
 #define LAYERCACHE_INSTANTIATE_TRAINING(T)                                                     \
   template StepResult train_step(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&,           \
                                  OptState<T>&, const Loss&, const arma::Mat<T>&, const Shape&, \
-                                 const Targets<T>&, const Needs&, const Context&,              \
+                                 const TargetsArg<T>&, const Needs&, const Context&,              \
                                  StepWorkspace<T>&);                                           \
   template StepResult train_step(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&,           \
                                  OptState<T>&, const Loss&, const Dataset<T>&,                 \

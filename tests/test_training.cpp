@@ -152,8 +152,16 @@ BOOST_AUTO_TEST_CASE(early_stopping_in_fit_restores_the_best_params) {
   BOOST_TEST(params.identical(best));
 }
 
-BOOST_AUTO_TEST_CASE(early_stopping_rejects_unknown_metrics) {
-  BOOST_CHECK_THROW(early_stopping<float>({.monitor = "val_los"}), ConfigError);
+BOOST_AUTO_TEST_CASE(early_stopping_rejects_unknown_metrics_listing_the_ones_it_takes) {
+  for (const std::string monitor : {"val_los", "seconds"}) {
+    BOOST_CHECK_EXCEPTION(early_stopping<float>({.monitor = monitor}), ConfigError,
+                          [&](const ConfigError& e) {
+                            const std::string what = e.what();
+                            return what.find("'" + monitor + "'") != std::string::npos &&
+                                   what.find("loss, accuracy, val_loss or val_accuracy") !=
+                                       std::string::npos;
+                          });
+  }
 }
 
 BOOST_AUTO_TEST_CASE(labels_out_of_range_throw_data_error_naming_the_sample_and_change_nothing) {
@@ -189,13 +197,13 @@ BOOST_AUTO_TEST_CASE(a_bad_batch_leaves_params_and_optimizer_state_unchanged) {
     const arma::fmat x(2, 64, arma::fill::randn);
     const arma::uvec wrong_count(63, arma::fill::zeros);
     BOOST_CHECK_THROW(train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x,
-                                 Shape{2}, Targets<float>(wrong_count), Needs{}, Context{}, ws),
+                                 Shape{2}, wrong_count, Needs{}, Context{}, ws),
                       ShapeError);
     arma::uvec out_of_range(64, arma::fill::zeros);
     out_of_range[50] = 7;  // in the second shard (columns 32..63)
     BOOST_CHECK_EXCEPTION(
         train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x, Shape{2},
-                   Targets<float>(out_of_range), Needs{}, Context{}, ws),
+                   out_of_range, Needs{}, Context{}, ws),
         DataError, [](const DataError& e) {
           return std::string(e.what()).find("label 7 of sample 50 ") != std::string::npos;
         });
@@ -220,7 +228,7 @@ BOOST_AUTO_TEST_CASE(freezing_keeps_params_bit_identical_and_skips_their_gradien
   StepWorkspace<float> ws;
   for (int step = 0; step < 10; ++step) {
     train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data.x, data.shape,
-               Targets<float>(data.labels), needs, Context{}, ws);
+               data.labels, needs, Context{}, ws);
     // Never computed: the frozen gradients are empty, not zero-filled.
     BOOST_TEST(ws.backward.grads.at("dense1/weight").value().is_empty());
     BOOST_TEST(ws.backward.grads.at("dense1/bias").value().is_empty());
@@ -284,7 +292,7 @@ BOOST_AUTO_TEST_CASE(two_threads_sharing_one_network_match_a_sequential_run) {
     StepWorkspace<float> ws;
     for (int step = 0; step < 200; ++step)
       train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data.x, data.shape,
-                 Targets<float>(data.labels), Needs{}, Context{}, ws);
+                 data.labels, Needs{}, Context{}, ws);
     return params;
   };
   const TreeF seq_a = train(data_a, 1), seq_b = train(data_b, 2);
@@ -312,13 +320,13 @@ BOOST_AUTO_TEST_CASE(a_gradient_with_nan_or_inf_throws_numeric_error_on_any_shar
         arma::fmat target(3, 96, arma::fill::randn);
         // One good step first, so that params and momentum are not at their initial values.
         train_step(net, t.params, t.state, t.opt, t.opt_state, MeanSquaredError(), x, Shape{2},
-                   Targets<float>(target), Needs{}, Context{}, t.ws);
+                   target, Needs{}, Context{}, t.ws);
         const TreeF params_before = t.params;
         const TreeF opt_before = t.opt_state.tree();
         target(1, column) = std::numeric_limits<float>::infinity();
         BOOST_CHECK_EXCEPTION(
             train_step(net, t.params, t.state, t.opt, t.opt_state, MeanSquaredError(), x,
-                       Shape{2}, Targets<float>(target), Needs{}, Context{}, t.ws),
+                       Shape{2}, target, Needs{}, Context{}, t.ws),
             NumericError, [](const NumericError& e) {
               const std::string what = e.what();
               return what.find("gradient holds") != std::string::npos &&
@@ -454,7 +462,7 @@ BOOST_AUTO_TEST_CASE(small_batches_run_in_one_pass) {
   for (const std::size_t batch : {31u, 32u}) {
     const Dataset<float> data = blobs(batch, 4);
     train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data.x, data.shape,
-               Targets<float>(data.labels), Needs{}, Context{}, ws);
+               data.labels, Needs{}, Context{}, ws);
     BOOST_TEST(ws.dy.n_cols == (batch == 31 ? 31u : 16u));  // dy is the first shard's
   }
 }

@@ -1,4 +1,4 @@
-// Losses (DESIGN §7) and classification metrics: each loss returns its value and the
+// Losses (docs/losses.md) and classification metrics: each loss returns its value and the
 // gradient with respect to its input, written into a buffer the caller may reuse.
 //
 // Columns are samples: the prediction y is (n_outputs × batch). A loss compares y with
@@ -56,6 +56,21 @@ class Targets {
   const arma::uvec* labels_ = nullptr;
   const arma::Mat<T>* matrix_ = nullptr;
 };
+
+namespace detail {
+/// T itself; Identity<T>::type in a parameter's type keeps T from being deduced there.
+template <class T>
+struct Identity {
+  /// T.
+  using type = T;
+};
+}  // namespace detail
+
+/// Targets<T> as the parameter of a function template that deduces T from its other
+/// arguments (the batch, the params), so labels or a target matrix convert to it as they do
+/// for a plain function: `train_step(..., x, shape, labels, ...)`.
+template <class T>
+using TargetsArg = typename detail::Identity<Targets<T>>::type;
 
 /// How element-wise losses combine the features of one sample.
 enum class FeatureReduction {

@@ -1,4 +1,4 @@
-// Training (DESIGN §8): one step from the primitives, fit() over epochs, evaluate() and
+// Training (docs/training.md): one step from the primitives, fit() over epochs, evaluate() and
 // predict() on the inference path. All of it is optional: a custom loop is a dozen lines of
 // forward, loss, backward and update (examples/custom_loop.cpp).
 #pragma once
@@ -119,11 +119,12 @@ struct StepResult {
 /// One optimization step on one batch: forward (training mode), loss, backward, update.
 /// Everything is checked before params change: a bad batch (wrong shape, label out of
 /// range, NaN with ctx.check_finite) throws and leaves params, state and optimizer state as
-/// they were. The state is replaced by the training forward's new state, if any.
+/// they were. The state is replaced by the training forward's new state, if any. `targets`
+/// are the batch's labels (arma::uvec) or target matrix, either passed as is.
 template <class T>
 StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
                       const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
-                      const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
+                      const arma::Mat<T>& x, const Shape& x_shape, const TargetsArg<T>& targets,
                       const Needs& needs, const Context& ctx, StepWorkspace<T>& workspace);
 
 /// One training step on one batch of a data set, the samples of `range` in plan.order:
