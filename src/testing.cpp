@@ -226,6 +226,30 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
         bit_equal(reused_grads.dx, g1.dx) && reused_grads.grads.identical(g1.grads),
         "writing into last step's gradients gave different gradients");
 
+  // Needs: what nobody asked for is not computed. Without the input gradient dx is empty;
+  // frozen tensors keep the empty gradient they arrive with; what is still asked for equals
+  // the full backward's.
+  Needs no_input;
+  no_input.input = false;
+  layer.backward(params, *first.cache, dy, no_input, reused_grads);
+  check("backward leaves dx empty when it is not wanted",
+        reused_grads.dx.is_empty() && reused_grads.grads.identical(g1.grads),
+        reused_grads.dx.is_empty() ? "the parameter gradients differ from the full backward's"
+                                   : "dx was computed although Needs::input was false");
+  FrozenSet all_frozen;
+  params.for_each([&](const std::string& path, const arma::mat&) { all_frozen.insert(path); });
+  Needs frozen;
+  frozen.frozen = &all_frozen;
+  layer.backward(params, *first.cache, dy, frozen, reused_grads);
+  std::string computed;
+  reused_grads.grads.for_each([&](const std::string& path, const arma::mat& g) {
+    if (!g.is_empty() && computed.empty()) computed = path;
+  });
+  check("backward computes no gradient of a frozen tensor",
+        computed.empty() && bit_equal(reused_grads.dx, g1.dx),
+        computed.empty() ? "dx differs from the full backward's when every tensor is frozen"
+                         : "the gradient of frozen tensor " + computed + " was computed");
+
   bool rejected = false;
   std::string got = "no error";
   try {

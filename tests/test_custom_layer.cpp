@@ -123,3 +123,49 @@ BOOST_AUTO_TEST_CASE(a_broken_backward_fails_the_gradient_check) {
   BOOST_TEST(result.worst.path == "input");
   BOOST_TEST(result.worst.relative_error > 0.3);
 }
+
+// y = w ⊙ x per feature, with a backward that computes everything whatever Needs asks for:
+// the cache-contract check must catch both the unwanted dx and the frozen gradient.
+struct Greedy : LayerImpl<Greedy> {
+  std::string kind() const override { return "greedy"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  std::vector<TensorSpec> param_specs(const Shape& in) const override {
+    return {{"w", in.size(), 1, Role::weight, 1, 1}};
+  }
+  template <class T>
+  void forward_t(const Tree<T>& params, const Tree<T>&, const ConstBuffer<T>& x, const Shape& s,
+                 const Context&, ForwardResult<T>& out) const {
+    check_rows(x->n_rows, s);
+    arma::Mat<T>& y = out.write_output(x->n_rows, x->n_cols);
+    y = *x;
+    y.each_col() %= param(params, "w", x->n_rows, 1);
+    out.shape = s;
+    out.template reuse_cache<ScaleCache<T>>().x = x;
+  }
+  template <class T>
+  void backward_t(const Tree<T>& params, const Cache& cache, const arma::Mat<T>& dy,
+                  const Needs&, BackwardResult<T>& out) const {
+    const auto& c = cache_as<ScaleCache<T>>(cache, "greedy");
+    out.grads.at("w").value() = arma::sum(dy % *c.x, 1);  // wrong when "w" is frozen
+    out.dx = dy;                                            // wrong when dx is not wanted
+    out.dx.each_col() %= param(params, "w", dy.n_rows, 1);
+  }
+  template <class T>
+  void infer_t(const Tree<T>& params, const Tree<T>&, const arma::Mat<T>& x, const Shape&,
+               arma::Mat<T>& y) const {
+    y = x;
+    y.each_col() %= param(params, "w", x.n_rows, 1);
+  }
+};
+
+BOOST_AUTO_TEST_CASE(a_backward_that_ignores_needs_fails_the_cache_contract) {
+  const auto result = testing::check_cache_contract(Greedy{}, Shape{4});
+  BOOST_TEST(!result.passed);
+  const std::string report = result.report();
+  BOOST_TEST(report.find("dx was computed although Needs::input was false") != std::string::npos,
+             report);
+  BOOST_TEST(report.find("the gradient of frozen tensor w was computed") != std::string::npos,
+             report);
+  BOOST_TEST(result.failures.size() == 2u, report);
+  BOOST_TEST(testing::check_gradients(Greedy{}, Shape{4}).passed);  // its gradients are right
+}

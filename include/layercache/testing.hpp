@@ -95,12 +95,14 @@ struct ContractResult {
   std::string report() const;
 };
 
-/// Checks the cache contract of `layer` (DESIGN §3–4) on a random batch:
+/// Checks the cache contract of `layer` (docs/contract.md) on a random batch:
 /// - the output has the shape output_shape() predicts;
 /// - forward twice gives the same output, bit for bit;
 /// - backward leaves the cache unchanged, and twice gives the same gradients;
 /// - infer equals forward's output;
 /// - results written into reused buffers equal fresh results, bit for bit;
+/// - backward honours Needs: dx is empty when Needs::input is false, and with every tensor
+///   frozen no parameter gradient is computed (each stays empty), the rest unchanged;
 /// - a cache of another kind is rejected with CacheError;
 /// - an input whose rows contradict the shape the layer is told (input_shape) is rejected
 ///   with ShapeError by the layer's own forward_into.
