@@ -9,6 +9,7 @@
 #include <string>
 
 #include "layercache/errors.hpp"
+#include "format_number.hpp"
 
 namespace layercache {
 namespace {
@@ -57,7 +58,7 @@ void check_finite_entries(const char* name, const arma::Mat<T>& m, const char* w
   for (std::size_t c = 0; c < m.n_cols; ++c)
     for (std::size_t r = 0; r < m.n_rows; ++r)
       if (!std::isfinite(m(r, c)))
-        throw NumericError(std::string(what) + " holds " + std::to_string(double(m(r, c))) +
+        throw NumericError(std::string(what) + " holds " + detail::format_number(double(m(r, c))) +
                                " at row " + str(r) + ", column " + str(c),
                            name);
 }
@@ -71,9 +72,9 @@ void prepare(const char* name, const arma::Mat<T>& y, const Targets<T>& targets,
   check_nonempty(name, y);
   if (targets.has_labels()) {
     if (n_classes == 0)
-      throw ConfigError(std::string(name) +
-                            " compares y with a target matrix of y's shape, got class labels; "
-                            "one-hot encode them (one_hot in data.hpp) or use a classification loss",
+      throw ConfigError("this loss compares y with a target matrix of y's shape, got class "
+                        "labels; one-hot encode them (one_hot in data.hpp) or use a "
+                        "classification loss",
                         name);
     check_labels(name, y.n_cols, targets.labels(), n_classes);
   } else {
@@ -204,7 +205,7 @@ double MeanAbsoluteError::compute_t(const arma::Mat<T>& y, const Targets<T>& tar
 
 Huber::Huber(HuberOptions options) : options_(options) {
   if (!(options.delta > 0.0) || !std::isfinite(options.delta))
-    throw ConfigError("Huber needs a positive finite delta, got " + std::to_string(options.delta),
+    throw ConfigError("Huber needs a positive finite delta, got " + detail::format_number(options.delta),
                       kHuber);
 }
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "layercache/initializers.hpp"
+#include "format_number.hpp"
 
 namespace layercache::testing {
 namespace {
@@ -75,12 +76,7 @@ void compare(const std::string& path, arma::mat& target, const arma::mat& analyt
   result.worst_per_tensor.push_back(worst);
 }
 
-std::string fmt(double v) {
-  std::ostringstream os;
-  os.precision(6);
-  os << v;
-  return os.str();
-}
+using detail::format_number;
 
 // A cache type no layer produces, to check that layers reject foreign caches.
 struct ForeignCache : Cache {
@@ -108,11 +104,11 @@ bool bit_equal(const arma::mat& a, const arma::mat& b) {
 std::string GradCheckResult::report() const {
   std::ostringstream os;
   os << (passed ? "gradient check passed" : "gradient check FAILED") << ": " << n_checked
-     << " entries, worst relative error " << fmt(worst.relative_error) << " at " << worst.path
-     << "[" << worst.index << "] (analytic " << fmt(worst.analytic) << ", numeric "
-     << fmt(worst.numeric) << "), tolerance " << fmt(tolerance);
+     << " entries, worst relative error " << format_number(worst.relative_error) << " at " << worst.path
+     << "[" << worst.index << "] (analytic " << format_number(worst.analytic) << ", numeric "
+     << format_number(worst.numeric) << "), tolerance " << format_number(tolerance);
   for (const auto& e : worst_per_tensor)
-    os << "\n  " << e.path << ": worst " << fmt(e.relative_error) << " at [" << e.index << "]";
+    os << "\n  " << e.path << ": worst " << format_number(e.relative_error) << " at [" << e.index << "]";
   return os.str();
 }
 
@@ -301,8 +297,8 @@ ContractResult check_float_matches_double(const Layer& layer, const Shape& input
   const double err = yf_d.n_elem == yd.y().n_elem ? arma::abs(yf_d - yd.y()).max() / denom : INFINITY;
   if (!(err <= tolerance)) {
     result.passed = false;
-    result.failures.push_back("float matches double: relative difference " + fmt(err) +
-                              " exceeds " + fmt(tolerance));
+    result.failures.push_back("float matches double: relative difference " + format_number(err) +
+                              " exceeds " + format_number(tolerance));
   }
   return result;
 }

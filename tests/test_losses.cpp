@@ -166,6 +166,12 @@ BOOST_AUTO_TEST_CASE(mae_averages_absolute_errors) {
   BOOST_TEST(arma::approx_equal(r.grad, expected, "absdiff", 1e-12));
 }
 
+BOOST_AUTO_TEST_CASE(huber_rejects_a_delta_that_is_not_positive_quoting_it_as_given) {
+  BOOST_CHECK_EXCEPTION(Huber({.delta = -1.0}), ConfigError, [](const ConfigError& e) {
+    return std::string(e.what()) == "huber: Huber needs a positive finite delta, got -1";
+  });
+}
+
 BOOST_AUTO_TEST_CASE(huber_is_quadratic_inside_delta_and_linear_outside) {
   const arma::mat y{{0.5, -2}, {0, 3}};
   const arma::mat t(2, 2, arma::fill::zeros);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "activation_base.hpp"
+#include "../format_number.hpp"
 
 namespace layercache {
 
@@ -37,13 +38,13 @@ void check_recorded(const char* name, double layer, double cache) {
 
 LeakyReLU::LeakyReLU(LeakyReLUOptions options) : options_(options) {
   if (!(options.slope >= 0) || !std::isfinite(options.slope))
-    throw ConfigError("LeakyReLU needs a finite slope ≥ 0, got " + std::to_string(options.slope) +
+    throw ConfigError("LeakyReLU needs a finite slope ≥ 0, got " + detail::format_number(options.slope) +
                       " (its cache keeps the output, whose sign must match the input's)");
 }
 
 ELU::ELU(ELUOptions options) : options_(options) {
   if (!(options.alpha > 0) || !std::isfinite(options.alpha))
-    throw ConfigError("ELU needs a finite alpha > 0, got " + std::to_string(options.alpha) +
+    throw ConfigError("ELU needs a finite alpha > 0, got " + detail::format_number(options.alpha) +
                       " (its cache keeps the output, whose sign must match the input's)");
 }
 

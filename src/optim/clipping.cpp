@@ -12,7 +12,7 @@ namespace layercache {
 namespace {
 
 using optim::for_each_update;
-using optim::number;
+using optim::format_number;
 using optim::require;
 
 // n = √(Σ u²) over every non-frozen leaf;  u ← u · max_norm / n  when n > max_norm.
@@ -20,11 +20,11 @@ class ClipByGlobalNorm : public TransformImpl<ClipByGlobalNorm> {
  public:
   explicit ClipByGlobalNorm(double max_norm) : max_norm_(max_norm) {
     require(max_norm > 0 && std::isfinite(max_norm), kind(),
-            "max_norm must be finite and > 0, got " + number(max_norm));
+            "max_norm must be finite and > 0, got " + format_number(max_norm));
   }
   std::string kind() const override { return "clip_by_global_norm"; }
   std::string describe() const override {
-    return "clip_by_global_norm(" + number(max_norm_) + ")";
+    return "clip_by_global_norm(" + format_number(max_norm_) + ")";
   }
 
   template <class T>
@@ -46,10 +46,10 @@ class ClipByValue : public TransformImpl<ClipByValue> {
  public:
   explicit ClipByValue(double max_abs) : max_abs_(max_abs) {
     require(max_abs > 0 && std::isfinite(max_abs), kind(),
-            "max_abs must be finite and > 0, got " + number(max_abs));
+            "max_abs must be finite and > 0, got " + format_number(max_abs));
   }
   std::string kind() const override { return "clip_by_value"; }
-  std::string describe() const override { return "clip_by_value(" + number(max_abs_) + ")"; }
+  std::string describe() const override { return "clip_by_value(" + format_number(max_abs_) + ")"; }
 
   int slice_entries() const noexcept override { return 0; }
   template <class T>

@@ -272,7 +272,7 @@ void Optimizer::check_state_layout(const Tree<T>& state) const {
   const T count = state.child(0).value()(0, 0);
   if (!(count >= 0) || std::isinf(count) || count != std::floor(count))
     throw ConfigError("the update count must be a whole number ≥ 0, found " +
-                          optim::number(static_cast<double>(count)),
+                          optim::format_number(static_cast<double>(count)),
                       "count");
 }
 

@@ -12,30 +12,30 @@
 namespace layercache {
 namespace {
 
-using optim::number;
+using optim::format_number;
 using optim::require;
 
 class ReduceOnPlateau : public TransformImpl<ReduceOnPlateau> {
  public:
   explicit ReduceOnPlateau(PlateauOptions options) : options_(options) {
     require(options.factor > 0 && options.factor < 1, kind(),
-            "factor must be in (0, 1), got " + number(options.factor));
+            "factor must be in (0, 1), got " + format_number(options.factor));
     require(options.patience >= 1, kind(),
             "patience must be ≥ 1, got " + std::to_string(options.patience));
     require(options.threshold >= 0 && std::isfinite(options.threshold), kind(),
-            "threshold must be finite and ≥ 0, got " + number(options.threshold));
+            "threshold must be finite and ≥ 0, got " + format_number(options.threshold));
     require(options.cooldown >= 0, kind(),
             "cooldown must be ≥ 0, got " + std::to_string(options.cooldown));
     require(options.min_scale >= 0 && options.min_scale <= 1, kind(),
-            "min_scale must be in [0, 1], got " + number(options.min_scale));
+            "min_scale must be in [0, 1], got " + format_number(options.min_scale));
   }
   std::string kind() const override { return "reduce_on_plateau"; }
   std::string describe() const override {
-    return "reduce_on_plateau(factor=" + number(options_.factor) +
+    return "reduce_on_plateau(factor=" + format_number(options_.factor) +
            ", patience=" + std::to_string(options_.patience) +
-           ", threshold=" + number(options_.threshold) +
+           ", threshold=" + format_number(options_.threshold) +
            ", cooldown=" + std::to_string(options_.cooldown) +
-           ", min_scale=" + number(options_.min_scale) +
+           ", min_scale=" + format_number(options_.min_scale) +
            (options_.maximize ? ", maximize=true)" : ", maximize=false)");
   }
 

@@ -12,7 +12,7 @@
 namespace layercache {
 namespace {
 
-using optim::number;
+using optim::format_number;
 using optim::require;
 
 constexpr double pi = 3.14159265358979323846;
@@ -20,8 +20,8 @@ constexpr double pi = 3.14159265358979323846;
 }  // namespace
 
 Schedule::Schedule(double value)
-    : name_("constant(" + number(value) + ")"), function_([value](std::int64_t) { return value; }) {
-  require(std::isfinite(value), "constant schedule", "the value must be finite, got " + number(value));
+    : name_("constant(" + format_number(value) + ")"), function_([value](std::int64_t) { return value; }) {
+  require(std::isfinite(value), "constant schedule", "the value must be finite, got " + format_number(value));
 }
 
 Schedule::Schedule(std::string name, Function function)
@@ -34,9 +34,9 @@ Schedule constant_schedule(double value) { return Schedule(value); }
 Schedule step_decay(const StepDecayOptions& o) {
   const std::string kind = "step_decay";
   require(std::isfinite(o.initial_value), kind, "initial_value must be finite");
-  require(o.gamma > 0 && std::isfinite(o.gamma), kind, "gamma must be finite and > 0, got " + number(o.gamma));
+  require(o.gamma > 0 && std::isfinite(o.gamma), kind, "gamma must be finite and > 0, got " + format_number(o.gamma));
   require(o.step_size > 0, kind, "step_size must be > 0, got " + std::to_string(o.step_size));
-  return Schedule(kind + "(initial=" + number(o.initial_value) + ", gamma=" + number(o.gamma) +
+  return Schedule(kind + "(initial=" + format_number(o.initial_value) + ", gamma=" + format_number(o.gamma) +
                       ", every=" + std::to_string(o.step_size) + ")",
                   [o](std::int64_t step) {
                     const std::int64_t drops = std::max<std::int64_t>(step, 0) / o.step_size;
@@ -48,9 +48,9 @@ Schedule exponential_decay(const ExponentialDecayOptions& o) {
   const std::string kind = "exponential_decay";
   require(std::isfinite(o.initial_value), kind, "initial_value must be finite");
   require(o.decay_rate > 0 && std::isfinite(o.decay_rate), kind,
-          "decay_rate must be finite and > 0, got " + number(o.decay_rate));
+          "decay_rate must be finite and > 0, got " + format_number(o.decay_rate));
   require(o.decay_steps > 0, kind, "decay_steps must be > 0, got " + std::to_string(o.decay_steps));
-  return Schedule(kind + "(initial=" + number(o.initial_value) + ", rate=" + number(o.decay_rate) +
+  return Schedule(kind + "(initial=" + format_number(o.initial_value) + ", rate=" + format_number(o.decay_rate) +
                       ", steps=" + std::to_string(o.decay_steps) +
                       (o.staircase ? ", staircase)" : ")"),
                   [o](std::int64_t step) {
@@ -67,9 +67,9 @@ Schedule cosine_decay(const CosineDecayOptions& o) {
           kind, "peak_value, end_value and initial_value must be finite");
   require(o.warmup_steps >= 0, kind, "warmup_steps must be ≥ 0, got " + std::to_string(o.warmup_steps));
   require(o.decay_steps > 0, kind, "decay_steps must be > 0, got " + std::to_string(o.decay_steps));
-  return Schedule(kind + "(peak=" + number(o.peak_value) + ", warmup=" + std::to_string(o.warmup_steps) +
-                      ", decay=" + std::to_string(o.decay_steps) + ", end=" + number(o.end_value) +
-                      ", initial=" + number(o.initial_value) + ")",
+  return Schedule(kind + "(peak=" + format_number(o.peak_value) + ", warmup=" + std::to_string(o.warmup_steps) +
+                      ", decay=" + std::to_string(o.decay_steps) + ", end=" + format_number(o.end_value) +
+                      ", initial=" + format_number(o.initial_value) + ")",
                   [o](std::int64_t step) {
                     const std::int64_t t = std::max<std::int64_t>(step, 0);
                     if (t < o.warmup_steps)

@@ -17,7 +17,7 @@ namespace layercache {
 namespace {
 
 using optim::for_each_update;
-using optim::number;
+using optim::format_number;
 using optim::require;
 
 bool is_finite(double x) { return std::isfinite(x); }
@@ -37,10 +37,10 @@ Tree<T> filled_like(const Tree<T>& params, double value) {
 class Scale : public TransformImpl<Scale> {
  public:
   explicit Scale(double factor) : factor_(factor) {
-    require(is_finite(factor), kind(), "the factor must be finite, got " + number(factor));
+    require(is_finite(factor), kind(), "the factor must be finite, got " + format_number(factor));
   }
   std::string kind() const override { return "scale"; }
-  std::string describe() const override { return "scale(" + number(factor_) + ")"; }
+  std::string describe() const override { return "scale(" + format_number(factor_) + ")"; }
 
   int slice_entries() const noexcept override { return 0; }
   template <class T>
@@ -66,7 +66,7 @@ class ScaleBySchedule : public TransformImpl<ScaleBySchedule> {
     detail::expect_empty_state(state, *this);
     const double value = schedule_(step);
     if (!std::isfinite(value))
-      throw NumericError("the schedule " + schedule_.name() + " gave " + number(value) +
+      throw NumericError("the schedule " + schedule_.name() + " gave " + format_number(value) +
                          " at step " + std::to_string(step) + "; params were not changed");
   }
   int slice_entries() const noexcept override { return 0; }
@@ -87,11 +87,11 @@ class Trace : public TransformImpl<Trace> {
  public:
   explicit Trace(TraceOptions options) : options_(options) {
     require(in_unit_interval(options.decay), kind(),
-            "decay must be in [0, 1), got " + number(options.decay));
+            "decay must be in [0, 1), got " + format_number(options.decay));
   }
   std::string kind() const override { return "trace"; }
   std::string describe() const override {
-    return "trace(decay=" + number(options_.decay) +
+    return "trace(decay=" + format_number(options_.decay) +
            (options_.nesterov ? ", nesterov=true)" : ", nesterov=false)");
   }
 
@@ -130,16 +130,16 @@ class ScaleByAdam : public TransformImpl<ScaleByAdam> {
  public:
   explicit ScaleByAdam(ScaleByAdamOptions options) : options_(options) {
     require(in_unit_interval(options.beta1), kind(),
-            "beta1 must be in [0, 1), got " + number(options.beta1));
+            "beta1 must be in [0, 1), got " + format_number(options.beta1));
     require(in_unit_interval(options.beta2), kind(),
-            "beta2 must be in [0, 1), got " + number(options.beta2));
+            "beta2 must be in [0, 1), got " + format_number(options.beta2));
     require(options.eps >= 0 && is_finite(options.eps), kind(),
-            "eps must be finite and ≥ 0, got " + number(options.eps));
+            "eps must be finite and ≥ 0, got " + format_number(options.eps));
   }
   std::string kind() const override { return "scale_by_adam"; }
   std::string describe() const override {
-    return "scale_by_adam(beta1=" + number(options_.beta1) + ", beta2=" + number(options_.beta2) +
-           ", eps=" + number(options_.eps) + ")";
+    return "scale_by_adam(beta1=" + format_number(options_.beta1) + ", beta2=" + format_number(options_.beta2) +
+           ", eps=" + format_number(options_.eps) + ")";
   }
 
   template <class T>
@@ -185,16 +185,16 @@ class ScaleByRms : public TransformImpl<ScaleByRms> {
  public:
   explicit ScaleByRms(ScaleByRmsOptions options) : options_(options) {
     require(in_unit_interval(options.decay), kind(),
-            "decay must be in [0, 1), got " + number(options.decay));
+            "decay must be in [0, 1), got " + format_number(options.decay));
     require(options.eps >= 0 && is_finite(options.eps), kind(),
-            "eps must be finite and ≥ 0, got " + number(options.eps));
+            "eps must be finite and ≥ 0, got " + format_number(options.eps));
     require(options.initial_scale >= 0 && is_finite(options.initial_scale), kind(),
-            "initial_scale must be finite and ≥ 0, got " + number(options.initial_scale));
+            "initial_scale must be finite and ≥ 0, got " + format_number(options.initial_scale));
   }
   std::string kind() const override { return "scale_by_rms"; }
   std::string describe() const override {
-    return "scale_by_rms(decay=" + number(options_.decay) + ", eps=" + number(options_.eps) +
-           ", initial_scale=" + number(options_.initial_scale) + ")";
+    return "scale_by_rms(decay=" + format_number(options_.decay) + ", eps=" + format_number(options_.eps) +
+           ", initial_scale=" + format_number(options_.initial_scale) + ")";
   }
 
   template <class T>
@@ -232,14 +232,14 @@ class ScaleByRss : public TransformImpl<ScaleByRss> {
   explicit ScaleByRss(ScaleByRssOptions options) : options_(options) {
     require(options.initial_accumulator >= 0 && is_finite(options.initial_accumulator), kind(),
             "initial_accumulator must be finite and ≥ 0, got " +
-                number(options.initial_accumulator));
+                format_number(options.initial_accumulator));
     require(options.eps >= 0 && is_finite(options.eps), kind(),
-            "eps must be finite and ≥ 0, got " + number(options.eps));
+            "eps must be finite and ≥ 0, got " + format_number(options.eps));
   }
   std::string kind() const override { return "scale_by_rss"; }
   std::string describe() const override {
-    return "scale_by_rss(initial_accumulator=" + number(options_.initial_accumulator) +
-           ", eps=" + number(options_.eps) + ")";
+    return "scale_by_rss(initial_accumulator=" + format_number(options_.initial_accumulator) +
+           ", eps=" + format_number(options_.eps) + ")";
   }
 
   template <class T>
@@ -274,11 +274,11 @@ class AddDecayedWeights : public TransformImpl<AddDecayedWeights> {
  public:
   explicit AddDecayedWeights(double weight_decay) : weight_decay_(weight_decay) {
     require(weight_decay >= 0 && is_finite(weight_decay), kind(),
-            "weight_decay must be finite and ≥ 0, got " + number(weight_decay));
+            "weight_decay must be finite and ≥ 0, got " + format_number(weight_decay));
   }
   std::string kind() const override { return "add_decayed_weights"; }
   std::string describe() const override {
-    return "add_decayed_weights(" + number(weight_decay_) + ")";
+    return "add_decayed_weights(" + format_number(weight_decay_) + ")";
   }
 
   int slice_entries() const noexcept override { return 0; }

@@ -12,6 +12,7 @@
 #include "layercache/errors.hpp"
 #include "layercache/optim/optimizer.hpp"
 #include "layercache/tree.hpp"
+#include "../format_number.hpp"
 #include "../vector_kernel.hpp"
 
 namespace layercache::optim {
@@ -99,12 +100,7 @@ bool all_finite(const arma::Mat<T>& m) noexcept {
 }
 
 /// A number printed the shortest way that reads back ("0.001", "1e-08").
-inline std::string number(double value) {
-  std::ostringstream out;
-  out.precision(6);
-  out << value;
-  return out.str();
-}
+using detail::format_number;
 
 /// Throws ConfigError naming `kind` unless `ok`; for hyper-parameter checks at construction.
 inline void require(bool ok, const std::string& kind, const std::string& what) {

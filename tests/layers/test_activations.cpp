@@ -24,8 +24,10 @@ BOOST_AUTO_TEST_CASE(leaky_relu_scales_negative_inputs_by_its_slope) {
   BOOST_TEST(LeakyReLU().slope() == 0.01);
 }
 
-BOOST_AUTO_TEST_CASE(leaky_relu_rejects_a_negative_slope) {
-  BOOST_CHECK_THROW(LeakyReLU({.slope = -0.1}), ConfigError);
+BOOST_AUTO_TEST_CASE(leaky_relu_rejects_a_negative_slope_quoting_it_as_given) {
+  BOOST_CHECK_EXCEPTION(LeakyReLU({.slope = -0.1}), ConfigError, [](const ConfigError& e) {
+    return std::string(e.what()).find("got -0.1 (") != std::string::npos;  // not -0.100000
+  });
   BOOST_CHECK_THROW(LeakyReLU({.slope = std::nan("")}), ConfigError);
   BOOST_CHECK_NO_THROW(LeakyReLU({.slope = 0.0}));
 }
