@@ -10,18 +10,24 @@
 #include <string>
 
 #include "layercache/layercache.hpp"
+#include "options.hpp"
 
 using namespace layercache;
 
 int main(int argc, char** argv) try {
   std::size_t epochs = 5;
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--epochs") epochs = std::stoul(argv[i + 1]);
-    else if (flag == "--data-dir") data_dir = argv[i + 1];
-    else throw ConfigError("unknown option " + flag + " (options: --epochs --data-dir)");
-  }
+  examples::parse_options(
+      argc, argv,
+      "usage: custom_loop [--epochs N] [--data-dir DIR]\n"
+      "Trains fashion_mlp's network with a hand-written loop (default 5 epochs); exits 1 when\n"
+      "the test accuracy is under 0.8.\n",
+      [&](const std::string& flag, const examples::Value& value) {
+        if (flag == "--epochs") epochs = examples::integer<std::size_t>(flag, value());
+        else if (flag == "--data-dir") data_dir = value();
+        else return false;
+        return true;
+      });
   set_blas_threads(2);
   const Dataset<float> train = load_fashion_mnist<float>(data_dir, "train");
   const Dataset<float> test = load_fashion_mnist<float>(data_dir, "test");
