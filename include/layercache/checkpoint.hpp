@@ -1,4 +1,4 @@
-// Checkpoints: named trees of tensors saved to and loaded from HDF5 files (DESIGN §10).
+// Checkpoints: named trees of tensors saved to and loaded from HDF5 files (docs/checkpoints.md).
 //
 // A checkpoint holds any number of named trees (params, state, optimizer state, ...) and a
 // little bookkeeping (epoch, step, a free-form metadata string). On disk it is a plain HDF5

@@ -3,7 +3,7 @@
 // explicit Rng, copying batches into reused buffers, train/validation splits,
 // standardization and one-hot encoding (docs/data.md).
 //
-// Columns are samples (DESIGN §2): a data set's x is (shape.size() × n). An image sample is
+// Columns are samples (docs/contract.md): a data set's x is (shape.size() × n). An image sample is
 // one column holding its channels one after another, each channel an (height × width) matrix
 // in column-major order — the memory order of arma::Cube<T>(height, width, channels).
 //

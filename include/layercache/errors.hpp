@@ -1,4 +1,4 @@
-// The one exception hierarchy of layercache (DESIGN §9).
+// The one exception hierarchy of layercache (docs/contract.md#errors).
 //
 // Every error carries a path (the layer or tensor it concerns, e.g. "classifier/dense2")
 // and a detail sentence saying what was expected and what was found. A network rethrows a

@@ -1,5 +1,5 @@
 // Executor: the interface through which layercache runs work on several threads at once
-// (DESIGN §8). A data-parallel train_step owns one (its worker threads) and hands it to
+// (docs/training.md). A data-parallel train_step owns one (its worker threads) and hands it to
 // Optimizer::update, which splits the update of the params between the threads.
 //
 // This header is C++17-compatible.

@@ -1,4 +1,4 @@
-// The layer contract (DESIGN §3–4).
+// The layer contract (docs/contract.md).
 //
 // A Layer holds hyper-parameters only and never changes after construction; every method is
 // const and safe to call from several threads at once. Everything that changes is a value the

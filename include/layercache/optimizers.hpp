@@ -1,4 +1,4 @@
-// Optimizers (DESIGN §6): the familiar names as ready-made chains of gradient transforms.
+// Optimizers (docs/optimizers.md): the familiar names as ready-made chains of gradient transforms.
 //
 //   Optimizer opt = adam({.learning_rate = 1e-3});
 //   OptState<float> opt_state = opt.init(params);    // a Tree<float>: checkpoint it by path

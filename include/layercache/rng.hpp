@@ -1,4 +1,4 @@
-// The explicit random stream (DESIGN §1): every draw in layercache (initialization, dropout
+// The explicit random stream: every draw in layercache (initialization, dropout
 // masks, shuffling) comes from an Rng the caller owns and seeds. Armadillo's global generator
 // is never used. The generator is xoshiro256** seeded through splitmix64, and the
 // distributions are written here, so one seed gives the same numbers on every platform.

@@ -1,4 +1,4 @@
-// Trees of tensors addressed by path (DESIGN §5).
+// Trees of tensors addressed by path (docs/contract.md).
 //
 // Params, grads, state and optimizer state all use Tree<T>: a node is either a leaf holding
 // one arma::Mat<T>, or a branch holding named children in a fixed order. The tree mirrors the

@@ -1,4 +1,4 @@
-// Optimizers as chains of gradient transforms (DESIGN §6; the model is optax).
+// Optimizers as chains of gradient transforms (docs/optimizers.md; the model is optax).
 //
 // A Transform is an (init, update) pair over trees of tensors:
 //   init(params)                        -> the transform's state (a Tree<T>, possibly empty)

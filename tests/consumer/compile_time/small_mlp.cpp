@@ -1,4 +1,4 @@
-// The compile-time yardstick (STYLE.md §10): a small user program that trains an MLP must
+// The compile-time yardstick: a small user program that trains an MLP must
 // compile in seconds. scripts/compile_time times `g++ -std=c++20 -O2 -c` of this file.
 #include <cstdio>
 #include <layercache/layercache.hpp>
