@@ -242,8 +242,9 @@ BOOST_AUTO_TEST_CASE(adagrad_first_two_steps_divide_by_root_of_summed_squares) {
 }
 
 BOOST_AUTO_TEST_CASE(rmsprop_with_momentum_accumulates_the_scaled_gradient) {
-  // b ← 0.5 b + g / (√ν + ε);  w ← w − 0.1 b;  one element, g = 2 then 2, ρ = 0.9, ε = 0
-  const Optimizer opt = rmsprop({.learning_rate = 0.1, .decay = 0.9, .eps = 0.0, .momentum = 0.5});
+  // b ← 0.5 b + g / (√ν + ε);  w ← w − 0.1 b;  one element, g = 2 then 2, ρ = 0.9, and
+  // ε = 1e-300, which vanishes next to √ν in double
+  const Optimizer opt = rmsprop({.learning_rate = 0.1, .decay = 0.9, .eps = 1e-300, .momentum = 0.5});
   TreeD params = column_tree({0.0});
   OptStateD state = opt.init(params);
   opt.update(params, column_tree({2.0}), state);
@@ -395,21 +396,28 @@ BOOST_AUTO_TEST_CASE(invalid_hyper_parameters_throw_config_error) {
   BOOST_CHECK_THROW(clip_by_global_norm(0.0), ConfigError);
   BOOST_CHECK_THROW(sgd({.learning_rate = std::numeric_limits<double>::quiet_NaN()}), ConfigError);
   BOOST_CHECK_THROW(step_decay({.step_size = 0}), ConfigError);
+  // ε = 0 divides 0 by 0 at a zero gradient; a negative learning rate climbs the loss.
+  BOOST_CHECK_THROW(adam({.eps = 0.0}), ConfigError);
+  BOOST_CHECK_THROW(rmsprop({.eps = 0.0}), ConfigError);
+  BOOST_CHECK_THROW(adagrad({.eps = 0.0}), ConfigError);
+  BOOST_CHECK_THROW(sgd({.learning_rate = -1.0}), ConfigError);
+  BOOST_CHECK_THROW(momentum({.learning_rate = cosine_decay({.peak_value = -0.1})}), ConfigError);
+  BOOST_CHECK_NO_THROW(sgd({.learning_rate = 0.0}));
 }
 
-BOOST_AUTO_TEST_CASE(schedule_giving_nan_throws_before_anything_changes) {
-  const Schedule bad("bad", [](std::int64_t step) {
-    return step < 1 ? 0.1 : std::numeric_limits<double>::quiet_NaN();
-  });
-  const Optimizer opt = adam({.learning_rate = bad});
-  TreeD params = column_tree({1.0});
-  OptStateD state = opt.init(params);
-  opt.update(params, column_tree({0.5}), state);
-  const TreeD params_before = params;
-  const TreeD state_before = state;
-  BOOST_CHECK_THROW(opt.update(params, column_tree({0.5}), state), NumericError);
-  BOOST_TEST(params.identical(params_before));
-  BOOST_TEST(state.tree().identical(state_before));
+BOOST_AUTO_TEST_CASE(schedule_giving_nan_or_a_negative_learning_rate_throws_before_anything_changes) {
+  for (const double later : {std::numeric_limits<double>::quiet_NaN(), -0.1}) {
+    const Schedule bad("bad", [later](std::int64_t step) { return step < 1 ? 0.1 : later; });
+    const Optimizer opt = adam({.learning_rate = bad});
+    TreeD params = column_tree({1.0});
+    OptStateD state = opt.init(params);
+    opt.update(params, column_tree({0.5}), state);
+    const TreeD params_before = params;
+    const TreeD state_before = state;
+    BOOST_CHECK_THROW(opt.update(params, column_tree({0.5}), state), NumericError);
+    BOOST_TEST(params.identical(params_before));
+    BOOST_TEST(state.tree().identical(state_before));
+  }
 }
 
 // ===== state: layout, checkpoints, resuming =============================================

@@ -17,13 +17,13 @@ namespace layercache {
 
 /// Options of sgd.
 struct SgdOptions {
-  /// Step size (a number or a Schedule).
+  /// Step size (a number or a Schedule), ≥ 0.
   Schedule learning_rate = 0.01;
 };
 
 /// Options of momentum (heavy-ball SGD, as in PyTorch with dampening 0).
 struct MomentumOptions {
-  /// Step size (a number or a Schedule).
+  /// Step size (a number or a Schedule), ≥ 0.
   Schedule learning_rate = 0.01;
   /// Momentum coefficient μ in [0, 1).
   double momentum = 0.9;
@@ -31,7 +31,7 @@ struct MomentumOptions {
 
 /// Options of nesterov.
 struct NesterovOptions {
-  /// Step size (a number or a Schedule).
+  /// Step size (a number or a Schedule), ≥ 0.
   Schedule learning_rate = 0.01;
   /// Momentum coefficient μ in [0, 1).
   double momentum = 0.9;
@@ -39,7 +39,7 @@ struct NesterovOptions {
 
 /// Options of adam.
 struct AdamOptions {
-  /// Step size (a number or a Schedule).
+  /// Step size (a number or a Schedule), ≥ 0.
   Schedule learning_rate = 1e-3;
   /// Decay of the first moment.
   double beta1 = 0.9;
@@ -51,7 +51,7 @@ struct AdamOptions {
 
 /// Options of adamw.
 struct AdamWOptions {
-  /// Step size (a number or a Schedule).
+  /// Step size (a number or a Schedule), ≥ 0.
   Schedule learning_rate = 1e-3;
   /// Decay of the first moment.
   double beta1 = 0.9;
@@ -65,7 +65,7 @@ struct AdamWOptions {
 
 /// Options of rmsprop.
 struct RmspropOptions {
-  /// Step size (a number or a Schedule).
+  /// Step size (a number or a Schedule), ≥ 0.
   Schedule learning_rate = 1e-3;
   /// Decay ρ of the running mean of squared gradients.
   double decay = 0.9;
@@ -77,7 +77,7 @@ struct RmspropOptions {
 
 /// Options of adagrad.
 struct AdagradOptions {
-  /// Step size (a number or a Schedule).
+  /// Step size (a number or a Schedule), ≥ 0.
   Schedule learning_rate = 1e-2;
   /// Initial value of the sum of squared gradients.
   double initial_accumulator = 0.0;

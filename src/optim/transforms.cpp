@@ -53,11 +53,17 @@ class Scale : public TransformImpl<Scale> {
   double factor_;
 };
 
-// u ← sign · schedule(step) · u; sign −1 for scale_by_learning_rate.
+// u ← sign · schedule(step) · u; sign −1 for scale_by_learning_rate, whose schedule is a
+// learning rate and must not be negative (a negative one would climb the loss).
 class ScaleBySchedule : public TransformImpl<ScaleBySchedule> {
  public:
   ScaleBySchedule(Schedule schedule, double sign, std::string kind)
-      : schedule_(std::move(schedule)), sign_(sign), kind_(std::move(kind)) {}
+      : schedule_(std::move(schedule)), sign_(sign), kind_(std::move(kind)) {
+    const double first = schedule_(0);
+    require(!(learning_rate() && first < 0), kind_,
+            "the learning rate must be ≥ 0, got " + format_number(first) + " from " +
+                schedule_.name() + " at step 0");
+  }
   std::string kind() const override { return kind_; }
   std::string describe() const override { return kind_ + "(" + schedule_.name() + ")"; }
 
@@ -65,9 +71,11 @@ class ScaleBySchedule : public TransformImpl<ScaleBySchedule> {
   void check_t(const Tree<T>& state, const Tree<T>&, std::int64_t step) const {
     detail::expect_empty_state(state, *this);
     const double value = schedule_(step);
-    if (!std::isfinite(value))
+    if (!std::isfinite(value) || (learning_rate() && value < 0))
       throw NumericError("the schedule " + schedule_.name() + " gave " + format_number(value) +
-                         " at step " + std::to_string(step) + "; params were not changed");
+                         " at step " + std::to_string(step) +
+                         (std::isfinite(value) ? " (a learning rate must be ≥ 0)" : "") +
+                         "; params were not changed");
   }
   int slice_entries() const noexcept override { return 0; }
   template <class T>
@@ -77,6 +85,8 @@ class ScaleBySchedule : public TransformImpl<ScaleBySchedule> {
   }
 
  private:
+  bool learning_rate() const noexcept { return sign_ < 0; }
+
   Schedule schedule_;
   double sign_;
   std::string kind_;
@@ -133,8 +143,9 @@ class ScaleByAdam : public TransformImpl<ScaleByAdam> {
             "beta1 must be in [0, 1), got " + format_number(options.beta1));
     require(in_unit_interval(options.beta2), kind(),
             "beta2 must be in [0, 1), got " + format_number(options.beta2));
-    require(options.eps >= 0 && is_finite(options.eps), kind(),
-            "eps must be finite and ≥ 0, got " + format_number(options.eps));
+    require(options.eps > 0 && is_finite(options.eps), kind(),
+            "eps must be finite and > 0 (it keeps a zero gradient from dividing 0 by 0), got " +
+                format_number(options.eps));
   }
   std::string kind() const override { return "scale_by_adam"; }
   std::string describe() const override {
@@ -186,8 +197,9 @@ class ScaleByRms : public TransformImpl<ScaleByRms> {
   explicit ScaleByRms(ScaleByRmsOptions options) : options_(options) {
     require(in_unit_interval(options.decay), kind(),
             "decay must be in [0, 1), got " + format_number(options.decay));
-    require(options.eps >= 0 && is_finite(options.eps), kind(),
-            "eps must be finite and ≥ 0, got " + format_number(options.eps));
+    require(options.eps > 0 && is_finite(options.eps), kind(),
+            "eps must be finite and > 0 (it keeps a zero gradient from dividing 0 by 0), got " +
+                format_number(options.eps));
     require(options.initial_scale >= 0 && is_finite(options.initial_scale), kind(),
             "initial_scale must be finite and ≥ 0, got " + format_number(options.initial_scale));
   }
@@ -233,8 +245,9 @@ class ScaleByRss : public TransformImpl<ScaleByRss> {
     require(options.initial_accumulator >= 0 && is_finite(options.initial_accumulator), kind(),
             "initial_accumulator must be finite and ≥ 0, got " +
                 format_number(options.initial_accumulator));
-    require(options.eps >= 0 && is_finite(options.eps), kind(),
-            "eps must be finite and ≥ 0, got " + format_number(options.eps));
+    require(options.eps > 0 && is_finite(options.eps), kind(),
+            "eps must be finite and > 0 (it keeps a zero gradient from dividing 0 by 0), got " +
+                format_number(options.eps));
   }
   std::string kind() const override { return "scale_by_rss"; }
   std::string describe() const override {

@@ -25,7 +25,7 @@ struct ScaleByAdamOptions {
   double beta1 = 0.9;
   /// Decay of the second moment, in [0, 1).
   double beta2 = 0.999;
-  /// Added to the root of the second moment, ≥ 0.
+  /// Added to the root of the second moment, > 0.
   double eps = 1e-8;
 };
 
@@ -33,7 +33,7 @@ struct ScaleByAdamOptions {
 struct ScaleByRmsOptions {
   /// Decay ρ of the running mean of squares, in [0, 1).
   double decay = 0.9;
-  /// Added to the root mean square, ≥ 0.
+  /// Added to the root mean square, > 0.
   double eps = 1e-8;
   /// Initial value of the running mean of squares, ≥ 0.
   double initial_scale = 0.0;
@@ -43,7 +43,7 @@ struct ScaleByRmsOptions {
 struct ScaleByRssOptions {
   /// Initial value of the sum of squares, ≥ 0.
   double initial_accumulator = 0.0;
-  /// Added to the root of the sum of squares, ≥ 0.
+  /// Added to the root of the sum of squares, > 0.
   double eps = 1e-10;
 };
 
