@@ -419,6 +419,8 @@ StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
                    const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
                    const BatchSource<T>& source, const Needs& needs, const Context& ctx,
                    StepWorkspace<T>& ws) {
+  if (ws.threads == 0)
+    throw ConfigError("train_step needs workspace.threads >= 1 (1 runs the step on the calling thread)");
   StepResult result;
   const std::size_t n = shard_count(ws, x, targets, state);
   const bool split_layers = n == 1 && ws.threads > 1 && ws.split != Split::batch;
@@ -581,6 +583,7 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
             const FitOptions<T>& options) {
   if (options.batch_size == 0) throw ConfigError("fit needs a positive batch_size");
   if (options.threads == 0) throw ConfigError("fit needs threads >= 1 (1 runs each step on the calling thread)");
+  if (options.eval_batch_size == 0) throw ConfigError("fit needs a positive eval_batch_size");
   if (train.size() == 0) throw DataError("the training data is empty");
   check_data(network, train, loss, "training data");
   if (options.validation) check_data(network, *options.validation, loss, "validation data");

@@ -574,6 +574,24 @@ BOOST_AUTO_TEST_CASE(fit_on_two_threads_learns_separable_blobs) {
   BOOST_CHECK_THROW(fit_blobs({.progress = Progress::silent, .threads = 0}), ConfigError);
 }
 
+BOOST_AUTO_TEST_CASE(bad_settings_throw_config_error_before_the_first_step_changes_anything) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(64, 1);
+  Rng rng(2);
+  Trainee t(net, data.shape, rng, 0.1, 1, Split::automatic);
+  const TreeF before = t.params;
+  // The validation pass's batch size was only checked after the first epoch had trained.
+  BOOST_CHECK_THROW(fit(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), data,
+                        {.epochs = 1, .validation = &data, .progress = Progress::silent,
+                         .eval_batch_size = 0}),
+                    ConfigError);
+  t.ws.threads = 0;
+  BOOST_CHECK_THROW(train_step(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(),
+                               data.x, data.shape, data.labels, Needs{}, Context{}, t.ws),
+                    ConfigError);
+  BOOST_TEST(t.params.identical(before));
+}
+
 BOOST_AUTO_TEST_CASE(evaluate_and_predict_in_batches_equal_one_full_pass) {
   const Network net = small_net();
   const Dataset<float> data = blobs(103, 3);
