@@ -2,6 +2,9 @@
 #include "layercache/initializers.hpp"
 
 #include <cmath>
+#include <string>
+
+#include "format_number.hpp"
 
 namespace layercache {
 namespace {
@@ -14,6 +17,14 @@ void fill_normal(arma::mat& out, double stddev, Rng& rng) {
   for (double& v : out) v = rng.normal(0.0, stddev);
 }
 
+// Throws ConfigError naming the initializer unless `gain` is finite and positive.
+double checked_gain(const char* name, double gain) {
+  if (!(gain > 0) || !std::isfinite(gain))
+    throw ConfigError(std::string(name) + " needs a finite gain > 0, got " +
+                      detail::format_number(gain));
+  return gain;
+}
+
 std::size_t fan_in_of(const TensorSpec& spec) { return spec.fan_in ? spec.fan_in : spec.cols; }
 std::size_t fan_out_of(const TensorSpec& spec) { return spec.fan_out ? spec.fan_out : spec.rows; }
 
@@ -24,12 +35,14 @@ Initializer::Initializer(std::string name, Fill fill) : name_(std::move(name)), 
 }
 
 Initializer xavier_uniform(double gain) {
+  checked_gain("xavier_uniform", gain);
   return {"xavier_uniform", [gain](arma::mat& out, const TensorSpec& s, Rng& rng) {
             fill_uniform(out, gain * std::sqrt(6.0 / double(fan_in_of(s) + fan_out_of(s))), rng);
           }};
 }
 
 Initializer xavier_normal(double gain) {
+  checked_gain("xavier_normal", gain);
   return {"xavier_normal", [gain](arma::mat& out, const TensorSpec& s, Rng& rng) {
             fill_normal(out, gain * std::sqrt(2.0 / double(fan_in_of(s) + fan_out_of(s))), rng);
           }};
@@ -64,10 +77,13 @@ Initializer zeros() {
 }
 
 Initializer constant(double value) {
+  if (!std::isfinite(value))
+    throw ConfigError("constant needs a finite value, got " + detail::format_number(value));
   return {"constant", [value](arma::mat& out, const TensorSpec&, Rng&) { out.fill(value); }};
 }
 
 Initializer orthogonal(double gain) {
+  checked_gain("orthogonal", gain);
   return {"orthogonal", [gain](arma::mat& out, const TensorSpec&, Rng& rng) {
             // QR of a tall Gaussian matrix; multiplying Q's columns by sign(diag(R)) makes
             // the result uniformly distributed over orthogonal matrices.

@@ -38,6 +38,12 @@ const arma::Mat<T>& Tree<T>::value() const {
 }
 
 template <class T>
+void Tree<T>::throw_no_child(std::size_t i) const {
+  throw ConfigError("no child " + std::to_string(i) + " (of " + std::to_string(children_.size()) +
+                    "): " + child_list(*this));
+}
+
+template <class T>
 Tree<T>& Tree<T>::add(std::string name, Tree child) {
   if (is_leaf_) throw ConfigError("cannot add child '" + name + "' to a tensor");
   if (name.empty() || name.find('/') != std::string::npos)

@@ -1,6 +1,8 @@
 // Specification of the errors networks raise: each names the layer path and says what was
 // expected and what was found.
 #include <boost/test/unit_test.hpp>
+
+#include <limits>
 #include <string>
 
 #include "layercache/layercache.hpp"
@@ -115,6 +117,17 @@ BOOST_AUTO_TEST_CASE(nan_appearing_inside_a_nested_network_names_the_layer_that_
 
 BOOST_AUTO_TEST_CASE(duplicate_layer_names_are_rejected) {
   BOOST_CHECK_THROW((Network{named("a", Dense(2, 2)), named("a", Dense(2, 2))}), ConfigError);
+}
+
+BOOST_AUTO_TEST_CASE(initializers_reject_a_gain_or_value_that_would_give_nan_or_negated_weights) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  BOOST_CHECK_EXCEPTION(orthogonal(nan), ConfigError, [](const ConfigError& e) {
+    return mentions(e, "orthogonal needs a finite gain > 0, got nan");
+  });
+  BOOST_CHECK_THROW(xavier_uniform(-1.0), ConfigError);
+  BOOST_CHECK_THROW(xavier_normal(0.0), ConfigError);
+  BOOST_CHECK_THROW(constant(nan), ConfigError);
+  BOOST_CHECK_NO_THROW(constant(-0.5));
 }
 
 BOOST_AUTO_TEST_CASE(unknown_initializer_name_lists_the_valid_names) {

@@ -1,6 +1,7 @@
 // Specification of trees of tensors addressed by path.
 #define BOOST_TEST_MODULE core
 #include <boost/test/unit_test.hpp>
+#include <utility>
 
 #include "layercache/layercache.hpp"
 
@@ -87,6 +88,15 @@ BOOST_AUTO_TEST_CASE(missing_path_lists_what_exists) {
   BOOST_CHECK_EXCEPTION(t.at("dense1/kernel"), ConfigError, [](const ConfigError& e) {
     return std::string(e.what()) == "dense1: no entry 'kernel' here (it has: weight, bias)";
   });
+}
+
+BOOST_AUTO_TEST_CASE(a_child_index_past_the_end_throws_config_error_listing_the_children) {
+  TreeF t = two_layer_tree();
+  BOOST_CHECK_EXCEPTION(t.at("dense1").child(2), ConfigError, [](const ConfigError& e) {
+    return std::string(e.what()) == "no child 2 (of 2): it has: weight, bias";
+  });
+  BOOST_CHECK_THROW(std::as_const(t).name(99), ConfigError);
+  BOOST_CHECK_THROW(t.at("dense1/weight").child(0), ConfigError);
 }
 
 BOOST_AUTO_TEST_CASE(glob_patterns_match_paths) {

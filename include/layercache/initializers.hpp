@@ -49,9 +49,9 @@ class Initializer {
   Fill fill_;
 };
 
-/// Glorot/Xavier uniform: U(-a, a), a = gain · sqrt(6 / (fan_in + fan_out)).
+/// Glorot/Xavier uniform: U(-a, a), a = gain · sqrt(6 / (fan_in + fan_out)); gain finite, > 0.
 Initializer xavier_uniform(double gain = 1.0);
-/// Glorot/Xavier normal: N(0, σ²), σ = gain · sqrt(2 / (fan_in + fan_out)).
+/// Glorot/Xavier normal: N(0, σ²), σ = gain · sqrt(2 / (fan_in + fan_out)); gain finite, > 0.
 Initializer xavier_normal(double gain = 1.0);
 /// He/Kaiming uniform (for ReLU): U(-a, a), a = sqrt(6 / fan_in).
 Initializer he_uniform();
@@ -63,9 +63,10 @@ Initializer lecun_normal();
 Initializer lecun_uniform();
 /// All zeros.
 Initializer zeros();
-/// Every entry equal to `value`.
+/// Every entry equal to `value` (finite).
 Initializer constant(double value);
-/// A (semi-)orthogonal matrix scaled by `gain` (QR of a Gaussian matrix, sign-corrected).
+/// A (semi-)orthogonal matrix scaled by `gain` (finite, > 0; QR of a Gaussian matrix,
+/// sign-corrected).
 Initializer orthogonal(double gain = 1.0);
 
 }  // namespace layercache

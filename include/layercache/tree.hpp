@@ -41,12 +41,12 @@ class Tree {
   std::size_t size() const noexcept { return children_.size(); }
   /// True for a branch without children.
   bool empty() const noexcept { return !is_leaf_ && children_.empty(); }
-  /// Name of direct child i.
-  const std::string& name(std::size_t i) const { return children_.at(i).name; }
-  /// Direct child i.
-  Tree& child(std::size_t i) { return children_.at(i).tree; }
-  /// Direct child i.
-  const Tree& child(std::size_t i) const { return children_.at(i).tree; }
+  /// Name of direct child i; throws ConfigError when i ≥ size().
+  const std::string& name(std::size_t i) const { return children_[checked(i)].name; }
+  /// Direct child i; throws ConfigError when i ≥ size().
+  Tree& child(std::size_t i) { return children_[checked(i)].tree; }
+  /// Direct child i; throws ConfigError when i ≥ size().
+  const Tree& child(std::size_t i) const { return children_[checked(i)].tree; }
   /// Appends a child; throws ConfigError if the name is taken or this is a leaf.
   Tree& add(std::string name, Tree child);
   /// The direct child called `name`, or nullptr.
@@ -86,6 +86,12 @@ class Tree {
   bool identical(const Tree& other) const noexcept;
 
  private:
+  std::size_t checked(std::size_t i) const {
+    if (i >= children_.size()) throw_no_child(i);
+    return i;
+  }
+  [[noreturn]] void throw_no_child(std::size_t i) const;
+
   bool is_leaf_ = false;
   arma::Mat<T> value_;
   std::vector<Child> children_;
