@@ -10,6 +10,11 @@ Shape::Shape(std::initializer_list<std::size_t> dims) {
     throw ShapeError("a shape has at most " + std::to_string(max_rank) + " dimensions, got " +
                      std::to_string(dims.size()));
   for (std::size_t d : dims) dims_[rank_++] = d;
+  // size() must not wrap around: a wrapped size could match a batch's rows by accident.
+  std::size_t n = 1;
+  for (std::size_t i = 0; i < rank_; ++i)
+    if (__builtin_mul_overflow(n, dims_[i], &n))
+      throw ShapeError("the shape " + str() + " has more values than a size_t can count");
 }
 
 std::size_t Shape::size() const noexcept {

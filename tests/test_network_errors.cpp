@@ -119,6 +119,15 @@ BOOST_AUTO_TEST_CASE(duplicate_layer_names_are_rejected) {
   BOOST_CHECK_THROW((Network{named("a", Dense(2, 2)), named("a", Dense(2, 2))}), ConfigError);
 }
 
+BOOST_AUTO_TEST_CASE(a_shape_whose_size_would_wrap_around_throws_shape_error) {
+  // (1, 2³², 2³²) has 2⁶⁴ values: its size wrapped to 0 and matched an empty batch.
+  const std::size_t big = std::size_t(1) << 32;
+  BOOST_CHECK_EXCEPTION((Shape{1, big, big}), ShapeError, [](const ShapeError& e) {
+    return mentions(e, "the shape (1, 4294967296, 4294967296) has more values than a size_t");
+  });
+  BOOST_TEST((Shape{1, big, big / 2}).size() == std::size_t(1) << 63);
+}
+
 BOOST_AUTO_TEST_CASE(initializers_reject_a_gain_or_value_that_would_give_nan_or_negated_weights) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   BOOST_CHECK_EXCEPTION(orthogonal(nan), ConfigError, [](const ConfigError& e) {

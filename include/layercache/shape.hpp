@@ -21,7 +21,8 @@ class Shape {
 
   /// The empty shape (rank 0).
   Shape() = default;
-  /// A shape from its dimensions, outermost first; throws ShapeError past max_rank.
+  /// A shape from its dimensions, outermost first; throws ShapeError past max_rank, or when
+  /// the product of the dimensions does not fit in a size_t.
   Shape(std::initializer_list<std::size_t> dims);
 
   /// Number of dimensions.
