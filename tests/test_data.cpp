@@ -67,8 +67,9 @@ void write_plain(const std::string& path, const std::string& text) {
   write_plain(path, Bytes(text.begin(), text.end()));
 }
 
-void write_gzip(const std::string& path, const Bytes& bytes) {
-  gzFile out = gzopen(path.c_str(), "wb");
+/// Writes `bytes` as one gzip member; `mode` "wb0" stores them uncompressed.
+void write_gzip(const std::string& path, const Bytes& bytes, const char* mode = "wb") {
+  gzFile out = gzopen(path.c_str(), mode);
   BOOST_REQUIRE(out != nullptr);
   if (!bytes.empty()) BOOST_REQUIRE(gzwrite(out, bytes.data(), static_cast<unsigned>(bytes.size())) > 0);
   BOOST_REQUIRE(gzclose(out) == Z_OK);
@@ -77,6 +78,12 @@ void write_gzip(const std::string& path, const Bytes& bytes) {
 Bytes read_plain(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// `bytes` as the file write_gzip writes (one gzip member, CRC-32 and length at the end).
+Bytes gzip_member(const TempDir& dir, const Bytes& bytes, const char* mode = "wb") {
+  write_gzip(dir.file("member.gz"), bytes, mode);
+  return read_plain(dir.file("member.gz"));
 }
 
 void put_u32(Bytes& out, std::uint32_t v) {
@@ -108,6 +115,14 @@ Bytes three_images_pixels() {
     for (int r = 0; r < 2; ++r)
       for (int c = 0; c < 3; ++c) pixels.push_back(static_cast<unsigned char>(100 * i + 10 * r + c));
   return pixels;
+}
+
+/// Three images gzipped as stored (uncompressed) deflate blocks, with one bit of a pixel
+/// flipped: still valid deflate data, which only the CRC-32 in the trailer shows to be wrong.
+Bytes gzip_images_with_a_flipped_bit(const TempDir& dir) {
+  auto compressed = gzip_member(dir, idx_images(3, 2, 3, three_images_pixels()), "wb0");
+  compressed[compressed.size() - 8 - 5] ^= 0x10;  // a pixel of the last stored block
+  return compressed;
 }
 
 /// Runs f and returns the message of the exception of type E it throws (fails otherwise).
@@ -287,6 +302,75 @@ BOOST_AUTO_TEST_CASE(idx_cut_off_gzip_stream_is_a_data_error) {
   BOOST_TEST(contains(message, "truncated"), message);
 }
 
+BOOST_AUTO_TEST_CASE(idx_gzip_file_whose_trailer_is_cut_short_is_a_data_error_naming_the_file) {
+  TempDir dir;
+  const auto whole = gzip_member(dir, idx_labels(3, {1, 2, 3}));
+  write_plain(dir.file("whole.gz"), whole);
+  BOOST_TEST(read_idx_labels(dir.file("whole.gz")).n_elem == 3u);
+  for (const int cut : {1, 4, 8}) {  // the 8-byte trailer: CRC-32, then length
+    BOOST_TEST_CONTEXT("trailer cut by " << cut << " bytes") {
+      const std::string path = dir.file("cut" + std::to_string(cut) + ".gz");
+      write_plain(path, Bytes(whole.begin(), whole.end() - cut));
+      BOOST_CHECK_EXCEPTION(read_idx_labels(path), DataError, [&](const DataError& e) {
+        BOOST_TEST(contains(e.what(), path), e.what());
+        BOOST_TEST(contains(e.what(), "cut off"), e.what());
+        return true;
+      });
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(idx_gzip_file_with_a_corrupt_byte_and_no_trailer_is_a_data_error) {
+  TempDir dir;
+  auto compressed = gzip_images_with_a_flipped_bit(dir);
+  compressed.resize(compressed.size() - 8);
+  write_plain(dir.file("images.gz"), compressed);
+  const auto message = message_of<DataError>([&] { read_idx_images(dir.file("images.gz")); });
+  BOOST_TEST(contains(message, dir.file("images.gz")), message);
+}
+
+BOOST_AUTO_TEST_CASE(idx_gzip_file_whose_crc_does_not_match_is_a_data_error) {
+  TempDir dir;
+  write_plain(dir.file("images.gz"), gzip_images_with_a_flipped_bit(dir));
+  const auto message = message_of<DataError>([&] { read_idx_images(dir.file("images.gz")); });
+  BOOST_TEST(contains(message, dir.file("images.gz")), message);
+  BOOST_TEST(contains(message, "incorrect data check"), message);
+}
+
+BOOST_AUTO_TEST_CASE(idx_gzip_file_with_data_after_its_member_is_a_data_error) {
+  TempDir dir;
+  const auto whole = gzip_member(dir, idx_labels(3, {1, 2, 3}));
+  const std::pair<const char*, Bytes> junks[] = {{"text", {'j', 'u', 'n', 'k'}},
+                                                 {"a zero byte", {0}},
+                                                 {"half a gzip magic number", {0x1f}},
+                                                 {"more zeros than a read buffer", Bytes(200000, 0)}};
+  for (const auto& [name, junk] : junks) {
+    BOOST_TEST_CONTEXT("followed by " << name) {
+      const std::string path = dir.file("junk.gz");
+      Bytes bytes = whole;
+      bytes.insert(bytes.end(), junk.begin(), junk.end());
+      write_plain(path, bytes);
+      BOOST_CHECK_EXCEPTION(read_idx_labels(path), DataError, [&](const DataError& e) {
+        BOOST_TEST(contains(e.what(), path), e.what());
+        return true;
+      });
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(idx_gzip_file_of_several_complete_members_loads) {
+  TempDir dir;
+  const auto data = idx_images(3, 2, 3, three_images_pixels());
+  const std::size_t half = data.size() / 2;
+  Bytes bytes = gzip_member(dir, Bytes(data.begin(), data.begin() + half));
+  const Bytes second = gzip_member(dir, Bytes(data.begin() + half, data.end()));
+  bytes.insert(bytes.end(), second.begin(), second.end());
+  write_plain(dir.file("images.gz"), bytes);
+  const arma::fmat x = read_idx_images(dir.file("images.gz"));
+  BOOST_TEST(x.n_cols == 3u);
+  BOOST_TEST(x(5, 2) == 212.0f / 255.0f);
+}
+
 BOOST_AUTO_TEST_CASE(idx_truncated_header_is_a_data_error) {
   TempDir dir;
   auto bytes = idx_images(3, 2, 3, {});
@@ -430,6 +514,22 @@ BOOST_AUTO_TEST_CASE(fashion_mnist_test_split_loads_when_installed) {
   BOOST_CHECK_NO_THROW(data.check());
 }
 
+BOOST_AUTO_TEST_CASE(fashion_mnist_labels_with_a_corrupt_byte_and_no_trailer_are_a_data_error) {
+  const std::string installed = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+  if (!fs::exists(installed)) {
+    BOOST_TEST_MESSAGE("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  TempDir dir;
+  auto bytes = read_plain(installed);
+  bytes.resize(bytes.size() - 8);
+  bytes[500] ^= 0x10;
+  write_plain(dir.file("t10k-labels-idx1-ubyte.gz"), bytes);
+  const auto message =
+      message_of<DataError>([&] { read_idx_labels(dir.file("t10k-labels-idx1-ubyte.gz")); });
+  BOOST_TEST(contains(message, dir.file("t10k-labels-idx1-ubyte.gz")), message);
+}
+
 // ---------------------------------------------------------------------------------------
 // CSV
 
@@ -487,6 +587,16 @@ BOOST_AUTO_TEST_CASE(csv_gzipped_file_is_read_transparently) {
   const auto data = read_csv(dir.file("d.csv.gz"), {.label_column = 1});
   BOOST_TEST(data.size() == 2u);
   BOOST_TEST(data.x(0, 1) == 0.75f);
+}
+
+BOOST_AUTO_TEST_CASE(csv_gzip_file_with_data_after_its_member_is_a_data_error) {
+  TempDir dir;
+  const std::string text = "f,label\n0.25,1\n";
+  Bytes bytes = gzip_member(dir, Bytes(text.begin(), text.end()));
+  bytes.push_back('\n');
+  write_plain(dir.file("d.csv.gz"), bytes);
+  const auto message = message_of<DataError>([&] { read_csv(dir.file("d.csv.gz")); });
+  BOOST_TEST(contains(message, dir.file("d.csv.gz")), message);
 }
 
 BOOST_AUTO_TEST_CASE(csv_shape_option_sets_the_sample_shape) {
