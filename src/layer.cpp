@@ -99,6 +99,20 @@ Needs Needs::child(std::string_view name, bool child_input) const noexcept {
   return n;
 }
 
+namespace detail {
+
+void throw_foreign_cache(const Cache& cache, const char* layer_kind) {
+  std::string what = std::string("a ") + layer_kind + " layer was handed a " + cache.kind() +
+                     " cache";
+  // The same kind: the cache is of the other element type (a float forward's cache given to a
+  // double backward) or from another layer class that uses the same kind.
+  if (std::string_view(cache.kind()) == layer_kind)
+    what += " of another element type (float and double mixed?) or from another layer class";
+  throw CacheError(what + "; pass each layer the cache its own forward returned");
+}
+
+}  // namespace detail
+
 namespace {
 
 template <class T>

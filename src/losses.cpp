@@ -94,6 +94,21 @@ void prepare(const char* name, const arma::Mat<T>& y, const Targets<T>& targets,
   if (grad) grad->set_size(y.n_rows, y.n_cols);
 }
 
+// Probability targets (the cross-entropies' target matrices): every entry in [0, 1]. A
+// negative target would reward a wrong class and drive the loss below zero. NaN is left to
+// the check_finite option, as for the other losses. Runs before prepare, which sizes grad.
+template <class T>
+void check_probabilities(const char* name, const Targets<T>& targets) {
+  if (targets.has_labels()) return;
+  const arma::Mat<T>& t = targets.matrix();
+  for (std::size_t c = 0; c < t.n_cols; ++c)
+    for (std::size_t r = 0; r < t.n_rows; ++r)
+      if (t(r, c) < T(0) || t(r, c) > T(1))
+        throw DataError("target " + detail::format_number(double(t(r, c))) + " at row " + str(r) +
+                            " of sample " + str(c) + " is not a probability in [0, 1]",
+                        name);
+}
+
 // A per-element loss and its derivative with respect to y.
 struct Pointwise {
   double value;
@@ -235,6 +250,7 @@ double BinaryCrossEntropyWithLogits::compute_t(const arma::Mat<T>& y, const Targ
     throw ShapeError("labels need y with 1 row (one logit per sample), got " + str(y.n_rows) +
                          " rows; pass a target matrix of y's shape for several outputs",
                      kBinaryCrossEntropy);
+  check_probabilities(kBinaryCrossEntropy, targets);
   prepare(kBinaryCrossEntropy, y, targets, grad, options_.check_finite, 2);
   const auto loss = [](double z, double t) {
     const double e = std::exp(-std::abs(z));
@@ -265,6 +281,7 @@ SoftmaxCrossEntropy::SoftmaxCrossEntropy(SoftmaxCrossEntropyOptions options) : o
 template <class T>
 double SoftmaxCrossEntropy::compute_t(const arma::Mat<T>& y, const Targets<T>& targets,
                                       arma::Mat<T>* grad) const {
+  check_probabilities(kSoftmaxCrossEntropy, targets);
   prepare(kSoftmaxCrossEntropy, y, targets, grad, options_.check_finite, y.n_rows);
   const std::size_t n_classes = y.n_rows;
   const std::size_t batch = y.n_cols;
@@ -309,6 +326,7 @@ double SoftmaxCrossEntropy::compute_t(const arma::Mat<T>& y, const Targets<T>& t
 template <class T>
 double NegativeLogLikelihood::compute_t(const arma::Mat<T>& y, const Targets<T>& targets,
                                         arma::Mat<T>* grad) const {
+  check_probabilities(kNegativeLogLikelihood, targets);
   prepare(kNegativeLogLikelihood, y, targets, grad, options_.check_finite, y.n_rows);
   const double inv_batch = 1.0 / double(y.n_cols);
   double total = 0.0;

@@ -526,6 +526,27 @@ BOOST_AUTO_TEST_CASE(failed_check_leaves_the_grad_buffer_untouched) {
   BOOST_TEST(arma::all(arma::vectorise(grad) == 42.0));
 }
 
+BOOST_AUTO_TEST_CASE(cross_entropies_reject_targets_that_are_not_probabilities_naming_the_sample) {
+  const arma::mat y(3, 2, arma::fill::zeros);
+  arma::mat t(3, 2, arma::fill::value(1.0 / 3));
+  t(1, 1) = -0.5;  // a negative target gave a negative loss
+  arma::mat grad(3, 2, arma::fill::value(42.0));
+  const std::vector<std::shared_ptr<const Loss>> losses = {
+      std::make_shared<SoftmaxCrossEntropy>(), std::make_shared<NegativeLogLikelihood>(),
+      std::make_shared<BinaryCrossEntropyWithLogits>()};
+  for (const auto& loss : losses) {
+    BOOST_CHECK_EXCEPTION(loss->value_and_grad(y, t, grad), DataError, [](const DataError& e) {
+      return std::string(e.what()).find("target -0.5 at row 1 of sample 1 is not a probability") !=
+             std::string::npos;
+    });
+    BOOST_TEST(arma::all(arma::vectorise(grad) == 42.0));
+  }
+  t(1, 1) = 1.5;
+  BOOST_CHECK_THROW(BinaryCrossEntropyWithLogits()(y, t), DataError);
+  t(1, 1) = 1.0;
+  BOOST_CHECK_NO_THROW(SoftmaxCrossEntropy()(y, t));
+}
+
 BOOST_AUTO_TEST_CASE(regression_losses_reject_labels_with_a_config_error) {
   const arma::mat y(3, 2, arma::fill::zeros);
   BOOST_CHECK_THROW(MeanSquaredError()(y, arma::uvec{0, 1}), ConfigError);

@@ -54,6 +54,19 @@ BOOST_AUTO_TEST_CASE(a_cache_handed_to_the_wrong_layer_throws_cache_error) {
                         [](const CacheError& e) { return mentions(e, "dense cache"); });
 }
 
+BOOST_AUTO_TEST_CASE(a_float_forwards_cache_in_a_double_backward_says_the_element_types_may_be_mixed) {
+  const Dense dense(6, 4);
+  Rng rng(1);
+  const auto params = dense.init(Shape{6}, xavier_uniform(), rng);
+  const auto out = dense.forward(params, arma::fmat(6, 3, arma::fill::randn));
+  const auto params_d = dense.init<double>(Shape{6}, xavier_uniform(), rng);
+  BOOST_CHECK_EXCEPTION(dense.backward(params_d, *out.cache, arma::mat(4, 3, arma::fill::ones)),
+                        CacheError, [](const CacheError& e) {
+                          return mentions(e, "a dense layer was handed a dense cache of another "
+                                             "element type (float and double mixed?)");
+                        });
+}
+
 BOOST_AUTO_TEST_CASE(a_cache_from_another_dense_layer_throws_cache_error_with_path) {
   const Network net = classifier_net();
   const Network other{Dense(6, 4), named("classifier", Network{Dense(4, 5), Dense(5, 2)})};

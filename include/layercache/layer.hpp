@@ -214,13 +214,17 @@ template <class T>
 const arma::Mat<T>& param(const Tree<T>& params, std::string_view name, std::size_t rows,
                           std::size_t cols);
 
+namespace detail {
+/// Throws the CacheError of cache_as: `cache` is not what a `layer_kind` layer's forward makes.
+[[noreturn]] void throw_foreign_cache(const Cache& cache, const char* layer_kind);
+}  // namespace detail
+
 /// The cache as the layer's own cache type; throws CacheError naming both kinds otherwise.
 /// For layer authors.
 template <class C>
 const C& cache_as(const Cache& cache, const char* layer_kind) {
   if (auto* c = dynamic_cast<const C*>(&cache)) return *c;
-  throw CacheError(std::string("a ") + layer_kind + " layer was handed a " + cache.kind() +
-                   " cache; pass each layer the cache its own forward returned");
+  detail::throw_foreign_cache(cache, layer_kind);
 }
 
 /// Throws ShapeError when the batch x does not have `expected` rows.
