@@ -769,7 +769,7 @@ int blas_threads() { return openblas_get_num_threads(); }
 #define LAYERCACHE_INSTANTIATE_TRAINING(T)                                                     \
   template StepResult train_step(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&,           \
                                  OptState<T>&, const Loss&, const arma::Mat<T>&, const Shape&, \
-                                 const TargetsArg<T>&, const Needs&, const Context&,              \
+                                 const TargetsArg<T>&, const Needs&, const Context&,           \
                                  StepWorkspace<T>&);                                           \
   template StepResult train_step(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&,           \
                                  OptState<T>&, const Loss&, const Dataset<T>&,                 \
