@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -21,12 +24,15 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <string_view>
 
 namespace layercache {
 namespace {
 
 constexpr const char* format_name = "layercache-checkpoint";
 constexpr const char* layout_name = "row-major";
+// The attribute holding a CRC-32: of a dataset's bytes, or (on the root) of the structure.
+constexpr const char* checksum_name = "crc32";
 // A hard link may point back to an ancestor group; deeper nesting than this is a corrupt file.
 constexpr int max_depth = 256;
 
@@ -112,6 +118,59 @@ std::string hdf5_reason() {
 std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
 // ---------------------------------------------------------------------------------------------
+// Checksums (zlib's CRC-32), so that damaged values and names are detected on reading.
+
+std::uint32_t crc_update(std::uint32_t crc, const void* data, std::size_t size) {
+  const auto* bytes = static_cast<const Bytef*>(data);
+  while (size > 0) {  // zlib takes at most 4 GiB per call
+    const auto n = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+    crc = static_cast<std::uint32_t>(crc32(crc, bytes, n));
+    bytes += n;
+    size -= n;
+  }
+  return crc;
+}
+
+// The CRC-32 of n values as a dataset stores them: little-endian, in the buffer's order.
+template <class T>
+std::uint32_t values_checksum(const T* data, std::size_t n) {
+  if constexpr (std::endian::native == std::endian::little) {
+    return crc_update(0, data, n * sizeof(T));
+  } else {
+    std::uint32_t crc = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      unsigned char bytes[sizeof(T)];
+      std::memcpy(bytes, data + i, sizeof(T));
+      std::reverse(std::begin(bytes), std::end(bytes));
+      crc = crc_update(crc, bytes, sizeof(T));
+    }
+    return crc;
+  }
+}
+
+// The CRC-32 over a checkpoint's description (docs/checkpoints.md, "Checksums"): a sequence
+// of NUL-terminated text fields naming the element type, epoch, step, metadata and then every
+// group and dataset in saved order with its shape. Writer and reader feed it the same way.
+class StructureChecksum {
+ public:
+  void field(const std::string& text) { crc_ = crc_update(crc_, text.c_str(), text.size() + 1); }
+  void info(const CheckpointInfo& info, const char* element_type) {
+    field(std::string("element_type ") + element_type);
+    field("epoch " + std::to_string(info.epoch));
+    field("step " + std::to_string(info.step));
+    field("metadata " + info.metadata);
+  }
+  void group(const std::string& path) { field("group " + path); }
+  void dataset(const std::string& path, std::uint64_t rows, std::uint64_t cols) {
+    field("dataset " + std::to_string(rows) + " " + std::to_string(cols) + " " + path);
+  }
+  std::uint32_t value() const noexcept { return crc_; }
+
+ private:
+  std::uint32_t crc_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Writing.
 
 [[noreturn]] void write_failed(const std::string& file, const std::string& what) {
@@ -119,7 +178,8 @@ std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 }
 
 // The property lists every object of a checkpoint is created with: children listed in
-// creation order, names in UTF-8, no timestamps (the same trees give the same bytes).
+// creation order (tracked, without an index: HDF5 sorts the links when asked for that order),
+// names in UTF-8, no timestamps (the same trees give the same bytes).
 struct CreateProps {
   Handle file{H5Pcreate(H5P_FILE_CREATE), H5Pclose};
   Handle group{H5Pcreate(H5P_GROUP_CREATE), H5Pclose};
@@ -127,7 +187,7 @@ struct CreateProps {
   Handle link{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
 
   bool configure() {
-    const unsigned order = H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED;
+    const unsigned order = H5P_CRT_ORDER_TRACKED;
     return file.valid() && group.valid() && dataset.valid() && link.valid() &&
            H5Pset_link_creation_order(file, order) >= 0 &&
            H5Pset_obj_track_times(file, false) >= 0 &&
@@ -138,55 +198,72 @@ struct CreateProps {
   }
 };
 
+// A scalar attribute of file type `stored`, written from `data` of memory type `memory`.
+void write_attribute(hid_t object, const char* name, hid_t stored, hid_t memory,
+                     const void* data, const std::string& file) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attribute(space.valid() ? H5Acreate2(object, name, stored, space, H5P_DEFAULT,
+                                              H5P_DEFAULT)
+                                 : H5I_INVALID_HID,
+                   H5Aclose);
+  if (!attribute.valid() || H5Awrite(attribute, memory, data) < 0)
+    write_failed(file, std::string("attribute '") + name + "'");
+}
+
+// Strings are fixed-length (the text and its terminating NUL), stored in the object header
+// itself: no variable-length data in HDF5's global heap.
 void write_string_attribute(hid_t object, const char* name, const std::string& value,
                             const std::string& file) {
   Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  if (!type.valid() || !space.valid() || H5Tset_size(type, H5T_VARIABLE) < 0 ||
-      H5Tset_cset(type, H5T_CSET_UTF8) < 0)
+  if (!type.valid() || H5Tset_size(type, value.size() + 1) < 0 ||
+      H5Tset_strpad(type, H5T_STR_NULLTERM) < 0 || H5Tset_cset(type, H5T_CSET_UTF8) < 0)
     write_failed(file, std::string("attribute '") + name + "'");
-  Handle attribute(H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  const char* text = value.c_str();
-  if (!attribute.valid() || H5Awrite(attribute, type, &text) < 0)
-    write_failed(file, std::string("attribute '") + name + "'");
+  write_attribute(object, name, type, type, value.c_str(), file);
 }
 
 void write_int_attribute(hid_t object, const char* name, std::int64_t value,
                          const std::string& file) {
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle attribute(H5Acreate2(object, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT),
-                   H5Aclose);
-  if (!space.valid() || !attribute.valid() || H5Awrite(attribute, H5T_NATIVE_INT64, &value) < 0)
-    write_failed(file, std::string("attribute '") + name + "'");
+  write_attribute(object, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, file);
+}
+
+void write_checksum_attribute(hid_t object, std::uint32_t value, const std::string& file) {
+  write_attribute(object, checksum_name, H5T_STD_U32LE, H5T_NATIVE_UINT32, &value, file);
 }
 
 // Dataset dims are (n_rows, n_cols) in HDF5's row-major order, so the column-major matrix is
 // written transposed; a vector reads the same either way and is written straight.
 template <class T>
 void write_dataset(hid_t parent, const std::string& name, const arma::Mat<T>& m,
-                   const std::string& path, const CreateProps& props, const std::string& file) {
+                   const std::string& path, const CreateProps& props, const std::string& file,
+                   StructureChecksum& structure) {
+  structure.dataset(path, m.n_rows, m.n_cols);
   const hsize_t dims[2] = {m.n_rows, m.n_cols};
   Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
   Handle set(H5Dcreate2(parent, name.c_str(), Element<T>::file_type(), space, props.link,
                         props.dataset, H5P_DEFAULT),
              H5Dclose);
   if (!space.valid() || !set.valid()) write_failed(file, "cannot create dataset " + in_quotes(path));
-  if (m.n_elem == 0) return;
+  if (m.n_elem == 0) return write_checksum_attribute(set, values_checksum<T>(nullptr, 0), file);
   const bool vector = m.n_rows == 1 || m.n_cols == 1;
   const arma::Mat<T> row_major = vector ? arma::Mat<T>() : arma::Mat<T>(m.t());
   const T* data = vector ? m.memptr() : row_major.memptr();
   if (H5Dwrite(set, Element<T>::memory_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
     write_failed(file, "dataset " + in_quotes(path));
+  write_checksum_attribute(set, values_checksum(data, m.n_elem), file);
 }
 
 template <class T>
 void write_node(hid_t parent, const std::string& name, const Tree<T>& tree,
-                const std::string& path, const CreateProps& props, const std::string& file) {
-  if (tree.is_leaf()) return write_dataset(parent, name, tree.value(), path, props, file);
+                const std::string& path, const CreateProps& props, const std::string& file,
+                StructureChecksum& structure) {
+  if (tree.is_leaf())
+    return write_dataset(parent, name, tree.value(), path, props, file, structure);
+  structure.group(path);
   Handle group(H5Gcreate2(parent, name.c_str(), props.link, props.group, H5P_DEFAULT), H5Gclose);
   if (!group.valid()) write_failed(file, "cannot create group " + in_quotes(path));
   for (std::size_t i = 0; i < tree.size(); ++i)
-    write_node(group, tree.name(i), tree.child(i), join_path(path, tree.name(i)), props, file);
+    write_node(group, tree.name(i), tree.child(i), join_path(path, tree.name(i)), props, file,
+               structure);
 }
 
 // Names HDF5 cannot store ("." means the group itself) are rejected before the disk is touched.
@@ -217,6 +294,45 @@ void check_trees(const NamedTrees<T>& trees, const CheckpointInfo& info, const s
     throw ConfigError("checkpoint metadata must be text without NUL characters", file);
 }
 
+// Bob Jenkins' lookup3 hash (hashlittle, initial value 0): HDF5's checksum of its metadata.
+std::uint32_t lookup3(const unsigned char* k, std::size_t length) {
+  const auto rot = [](std::uint32_t x, int r) { return (x << r) | (x >> (32 - r)); };
+  std::uint32_t a, b, c;
+  a = b = c = 0xdeadbeef + static_cast<std::uint32_t>(length);
+  const auto word = [&](std::size_t at, std::size_t n) {  // n <= 4 little-endian bytes
+    std::uint32_t w = 0;
+    for (std::size_t i = 0; i < n; ++i) w |= std::uint32_t(k[at + i]) << (8 * i);
+    return w;
+  };
+  for (; length > 12; length -= 12, k += 12) {
+    a += word(0, 4), b += word(4, 4), c += word(8, 4);
+    a -= c, a ^= rot(c, 4), c += b, b -= a, b ^= rot(a, 6), a += c;
+    c -= b, c ^= rot(b, 8), b += a, a -= c, a ^= rot(c, 16), c += b;
+    b -= a, b ^= rot(a, 19), a += c, c -= b, c ^= rot(b, 4), b += a;
+  }
+  if (length == 0) return c;
+  a += word(0, std::min<std::size_t>(length, 4));
+  if (length > 4) b += word(4, std::min<std::size_t>(length - 4, 4));
+  if (length > 8) c += word(8, length - 8);
+  c ^= b, c -= rot(b, 14), a ^= c, a -= rot(c, 11), b ^= a, b -= rot(a, 25);
+  c ^= b, c -= rot(b, 16), a ^= c, a -= rot(c, 4), b ^= a, b -= rot(a, 14);
+  c ^= b, c -= rot(b, 24);
+  return c;
+}
+
+// HDF5 1.10's H5Fget_file_image clears the status flags of a version 2 or 3 superblock in
+// the image without updating the superblock's checksum; this recomputes it.
+void fix_superblock_checksum(std::vector<char>& image) {
+  auto* bytes = reinterpret_cast<unsigned char*>(image.data());
+  if (image.size() < 12 || std::memcmp(bytes, "\x89HDF\r\n\x1a\n", 8) != 0 ||
+      (bytes[8] != 2 && bytes[8] != 3))
+    return;
+  const std::size_t offset = 12 + 4 * std::size_t(bytes[9]);  // 4 addresses, then the checksum
+  if (image.size() < offset + 4) return;
+  const std::uint32_t sum = lookup3(bytes, offset);
+  for (int i = 0; i < 4; ++i) bytes[offset + i] = static_cast<unsigned char>(sum >> (8 * i));
+}
+
 // The whole checkpoint as an HDF5 file image built in memory (HDF5's "core" driver without a
 // backing store). HDF5 thus never writes to disk itself: a write that fails half-way (a full
 // disk) is ours to detect and clean up, and cannot leave HDF5 holding a half-closed file.
@@ -231,7 +347,10 @@ std::vector<char> file_image(const std::string& label, const std::string& file,
     estimate += entry.second->bytes() + 1024 * (entry.second->n_tensors() + 1);
   CreateProps props;
   Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  if (!props.configure() || !access.valid() || H5Pset_fapl_core(access, estimate, false) < 0)
+  // HDF5 1.8's object headers, superblock and indexes carry checksums of their own, so
+  // damage to the file's metadata is detected by HDF5 rather than read as garbage.
+  if (!props.configure() || !access.valid() || H5Pset_fapl_core(access, estimate, false) < 0 ||
+      H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0)
     write_failed(file, "cannot set up HDF5 property lists");
   Handle h5(H5Fcreate(label.c_str(), H5F_ACC_TRUNC, props.file, access), H5Fclose);
   if (!h5.valid()) write_failed(file, "cannot create the HDF5 file in memory");
@@ -242,7 +361,10 @@ std::vector<char> file_image(const std::string& label, const std::string& file,
   write_int_attribute(h5, "epoch", info.epoch, file);
   write_int_attribute(h5, "step", info.step, file);
   write_string_attribute(h5, "metadata", info.metadata, file);
-  for (const auto& [name, tree] : trees) write_node(h5, name, *tree, name, props, file);
+  StructureChecksum structure;
+  structure.info(info, Element<T>::name);
+  for (const auto& [name, tree] : trees) write_node(h5, name, *tree, name, props, file, structure);
+  write_checksum_attribute(h5, structure.value(), file);
   // Without the flush the image lacks the metadata HDF5 still caches.
   if (H5Fflush(h5, H5F_SCOPE_GLOBAL) < 0) write_failed(file, "cannot build the file image");
   const ssize_t size = H5Fget_file_image(h5, nullptr, 0);
@@ -250,6 +372,7 @@ std::vector<char> file_image(const std::string& label, const std::string& file,
   std::vector<char> image(static_cast<std::size_t>(size));
   if (H5Fget_file_image(h5, image.data(), image.size()) != size || !h5.close())
     write_failed(file, "cannot build the file image");
+  fix_superblock_checksum(image);
   return image;
 }
 
@@ -472,23 +595,36 @@ std::vector<std::string> link_names(hid_t group, const std::string& path, const 
     corrupt(file, what);
   const H5_index_t index = (order & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
   std::vector<std::string> names;
-  for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t size =
-        H5Lget_name_by_idx(group, ".", index, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    if (size < 0) corrupt(file, what);
-    std::string name(static_cast<std::size_t>(size) + 1, '\0');
-    if (H5Lget_name_by_idx(group, ".", index, H5_ITER_INC, i, name.data(), name.size(),
-                           H5P_DEFAULT) < 0)
-      corrupt(file, what);
-    name.resize(static_cast<std::size_t>(size));
-    names.push_back(std::move(name));
-  }
+  // One pass over the links: without a creation-order index HDF5 sorts them once per call.
+  hsize_t next = 0;
+  if (H5Literate(
+          group, index, H5_ITER_INC, &next,
+          [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+            static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+            return 0;
+          },
+          &names) < 0 ||
+      names.size() != info.nlinks)
+    corrupt(file, what);
   return names;
 }
 
+// Checks a dataset's values (as stored: row-major) against its `crc32` attribute, if any.
+template <class T>
+void verify_values(hid_t set, const T* data, std::size_t n, const std::string& path,
+                   const std::string& file) {
+  const auto stored = read_int_attribute(set, checksum_name, file);
+  if (stored && *stored != values_checksum(data, n))
+    throw DataError("corrupt checkpoint: the values of dataset " + in_quotes(path) +
+                        " do not match their checksum",
+                    file);
+}
+
+// The dataset's values; with `values` false only its shape (an empty matrix of that shape
+// is not allocated: the result is then (0 × 0)), for the structure checksum.
 template <class T>
 arma::Mat<T> read_dataset(hid_t set, const std::string& path, const std::string& file,
-                          hsize_t file_size) {
+                          hsize_t file_size, StructureChecksum& structure, bool values) {
   const std::string what = "dataset " + in_quotes(path);
   Handle type(H5Dget_type(set), H5Tclose);
   Handle space(H5Dget_space(set), H5Sclose);
@@ -515,20 +651,28 @@ arma::Mat<T> read_dataset(hid_t set, const std::string& path, const std::string&
     throw DataError(what + " claims " + std::to_string(rows) + " × " + std::to_string(cols) +
                         " values, more than the file holds",
                     file);
+  structure.dataset(path, rows, cols);
+  if (!values) return arma::Mat<T>();
   // An empty tensor (a frozen leaf's grads, say) reads nothing; Armadillo's transpose of a
   // (k × 0) matrix would also form a reference to its null memory.
-  if (rows == 0 || cols == 0) return arma::Mat<T>(rows, cols);
+  if (rows == 0 || cols == 0) {
+    verify_values<T>(set, nullptr, 0, path, file);
+    return arma::Mat<T>(rows, cols);
+  }
   const bool vector = rows == 1 || cols == 1;
   arma::Mat<T> row_major(vector ? rows : cols, vector ? cols : rows);  // (n_cols × n_rows)
   if (H5Dread(set, Element<T>::memory_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
               row_major.memptr()) < 0)
     corrupt(file, what);
+  verify_values(set, row_major.memptr(), row_major.n_elem, path, file);
   return vector ? row_major : arma::Mat<T>(row_major.t());
 }
 
+// The tree at `path`; with `values` false, its structure only (see read_dataset).
 template <class T>
 Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path,
-                  const std::string& file, hsize_t file_size, int depth) {
+                  const std::string& file, hsize_t file_size, int depth,
+                  StructureChecksum& structure, bool values) {
   const std::string what = in_quotes(path);
   if (depth > max_depth) throw DataError("entries nested deeper than 256 levels at " + what, file);
   H5L_info_t link;
@@ -540,30 +684,43 @@ Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path
   Handle object(H5Oopen(parent, name.c_str(), H5P_DEFAULT), H5Oclose);
   if (!object.valid()) corrupt(file, what);
   const H5I_type_t kind = H5Iget_type(object);
-  if (kind == H5I_DATASET) return Tree<T>(read_dataset<T>(object, path, file, file_size));
+  if (kind == H5I_DATASET)
+    return Tree<T>(read_dataset<T>(object, path, file, file_size, structure, values));
   if (kind != H5I_GROUP)
     throw DataError(what + " is neither a group nor a dataset", file);
+  structure.group(path);
   Tree<T> tree;
   for (const std::string& child : link_names(object, path, file))
-    tree.add(child, read_node<T>(object, child, join_path(path, child), file, file_size, depth + 1));
+    tree.add(child, read_node<T>(object, child, join_path(path, child), file, file_size,
+                                 depth + 1, structure, values));
   return tree;
 }
 
 // Reads the checkpoint; with `only`, just the tree of that name (ConfigError when absent).
+// The other trees' structure is read too, for the checksum over all names and shapes.
 template <class T>
 Checkpoint<T> load_impl(const std::string& file, const std::string* only) {
   Hdf5Session session;
   Handle h5 = open_for_reading(file);
   Checkpoint<T> checkpoint;
   checkpoint.info = read_root<T>(h5, file);
+  const auto stored_structure = read_int_attribute(h5, checksum_name, file);
+  StructureChecksum structure;
+  structure.info(checkpoint.info, Element<T>::name);
   hsize_t file_size = 0;
   if (H5Fget_filesize(h5, &file_size) < 0) corrupt(file, "file size");
   Handle root(H5Gopen2(h5, "/", H5P_DEFAULT), H5Gclose);
   if (!root.valid()) corrupt(file, "root group");
   const std::vector<std::string> names = link_names(root, "", file);
-  for (const std::string& name : names)
-    if (!only || name == *only)
-      checkpoint.trees.add(name, read_node<T>(root, name, name, file, file_size, 1));
+  for (const std::string& name : names) {
+    const bool wanted = !only || name == *only;
+    Tree<T> tree = read_node<T>(root, name, name, file, file_size, 1, structure, wanted);
+    if (wanted) checkpoint.trees.add(name, std::move(tree));
+  }
+  if (stored_structure && *stored_structure != structure.value())
+    throw DataError("corrupt checkpoint: the names, shapes, epoch, step or metadata do not "
+                    "match the checksum stored with them",
+                    file);
   if (only && checkpoint.trees.size() == 0) {
     std::string present;
     for (const std::string& name : names) present += (present.empty() ? "" : ", ") + name;

@@ -70,8 +70,9 @@ void save_checkpoint(const std::string& path, const NamedTrees<double>& trees,
 
 /// Loads every tree of the checkpoint at `path`. Throws
 ///   - IoError when the file does not exist or cannot be read;
-///   - DataError when it is not HDF5, is truncated or corrupt, is not a layercache
-///     checkpoint, or has a newer format version;
+///   - DataError when it is not HDF5, is truncated or corrupt (including values, names or
+///     shapes that fail their stored CRC-32), is not a layercache checkpoint, or has a
+///     newer format version;
 ///   - ConfigError when its element type is not T (float32 for float, float64 for double);
 ///     no silent conversion: load with the stored type and use convert<T>() if you mean it.
 /// Every message names the file (and the dataset, when one is to blame).
