@@ -16,8 +16,9 @@ LC_BUILD_PACKAGES=(
   libarmadillo-dev libopenblas-dev liblapack-dev libboost-test-dev zlib1g-dev libhdf5-dev
 )
 # What the tests read or run besides: Fashion-MNIST files, doxygen for the docs check, and
-# gnuplot for the main job's plot (scripts/check_demo).
-LC_TEST_PACKAGES=(dataset-fashion-mnist doxygen hdf5-tools gnuplot-nox)
+# gnuplot for the main job's plot (scripts/check_demo), h5py to edit a checkpoint as another
+# program would (the checkpoint tests).
+LC_TEST_PACKAGES=(dataset-fashion-mnist doxygen hdf5-tools gnuplot-nox python3-h5py)
 # What the demo adds: the data set it trains on and gnuplot to draw its curves.
 LC_DEMO_PACKAGES=(dataset-fashion-mnist gnuplot-nox)
 
