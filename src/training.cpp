@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "batch_gather.hpp"
+#include "layercache/initializers.hpp"
 #include "optim/optimizer_access.hpp"
 #include "split_work.hpp"
 #include "vector_kernel.hpp"
@@ -585,6 +586,13 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
   if (options.threads == 0) throw ConfigError("fit needs threads >= 1 (1 runs each step on the calling thread)");
   if (options.eval_batch_size == 0) throw ConfigError("fit needs a positive eval_batch_size");
   if (train.size() == 0) throw DataError("the training data is empty");
+  {
+    // The params must be what the network's init makes, names and shapes: an extra entry
+    // inside a layer would otherwise be passed over by forward and moved by the optimizer.
+    Rng unused(0);
+    network.template init<T>(train.shape, zeros(), unused)
+        .check_same_structure(params, "params given to fit");
+  }
   check_data(network, train, loss, "training data");
   if (options.validation) check_data(network, *options.validation, loss, "validation data");
 

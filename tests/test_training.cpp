@@ -592,6 +592,23 @@ BOOST_AUTO_TEST_CASE(bad_settings_throw_config_error_before_the_first_step_chang
   BOOST_TEST(t.params.identical(before));
 }
 
+BOOST_AUTO_TEST_CASE(fit_rejects_params_with_an_entry_the_network_does_not_declare) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(64, 1);
+  Rng rng(2);
+  Trainee t(net, data.shape, rng, 0.1, 1, Split::automatic);
+  t.params.at("dense1").add("extra", TreeF(arma::fmat(2, 2, arma::fill::ones)));
+  t.opt_state = t.opt.init(t.params);
+  const TreeF before = t.params;
+  BOOST_CHECK_EXCEPTION(
+      fit(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), data,
+          {.epochs = 1, .progress = Progress::silent}),
+      ConfigError, [](const ConfigError& e) {
+        return std::string(e.what()) == "dense1: unexpected entry 'extra' in the params given to fit";
+      });
+  BOOST_TEST(t.params.identical(before));
+}
+
 BOOST_AUTO_TEST_CASE(evaluate_and_predict_in_batches_equal_one_full_pass) {
   const Network net = small_net();
   const Dataset<float> data = blobs(103, 3);
