@@ -536,7 +536,7 @@ Callback<T> early_stopping(const EarlyStoppingOptions& options) {
       monitor != "val_accuracy")
     throw ConfigError("early stopping cannot monitor '" + monitor +
                       "': it monitors loss, accuracy, val_loss or val_accuracy");
-  const bool maximize = options.monitor.find("accuracy") != std::string::npos;
+  const bool maximize = monitor.find("accuracy") != std::string::npos;
   struct Memory {
     double best = std::numeric_limits<double>::quiet_NaN();
     std::size_t best_epoch = 0;

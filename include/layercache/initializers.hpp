@@ -1,5 +1,5 @@
-// Initializers (docs/initializers.md): functions that fill a freshly declared tensor, drawing only from
-// the explicit Rng. They sit outside the layers: a layer declares its tensors (TensorSpec,
+// Initializers (docs/initializers.md): functions that fill a freshly declared tensor, drawing
+// only from the explicit Rng. They sit outside the layers: a layer declares its tensors (TensorSpec,
 // with fans and a role), and Layer::init asks the initializer to fill each weight. Biases
 // and shifts start at zero and scales at one, whatever the initializer.
 //

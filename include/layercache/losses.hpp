@@ -85,8 +85,9 @@ enum class FeatureReduction {
 /// Errors (the error's path is the loss's name()): ShapeError when y is empty, when the
 /// number of labels differs from the batch, or when a target matrix is not of y's shape;
 /// DataError naming the sample (column), the label and the number of classes when a label
-/// is out of range, or the sample and row of a cross-entropy's target outside [0, 1]; ConfigError when the loss does not accept the kind of targets given or
-/// when grad shares memory with y or the targets; NumericError naming the first non-finite
+/// is out of range, or the sample and row of a cross-entropy's target outside [0, 1];
+/// ConfigError when the loss does not accept the kind of targets given or when grad shares
+/// memory with y or the targets; NumericError naming the first non-finite
 /// entry of y or the targets when the loss's check_finite option is on.
 class Loss {
  public:

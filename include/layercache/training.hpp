@@ -266,9 +266,9 @@ struct FitOptions {
 /// Trains `network` on `train`: epochs of shuffled mini-batches, each a train_step. Before
 /// anything runs, the params are checked against the network (the names and shapes its init
 /// gives: ConfigError or ShapeError naming the first difference) and so is the data (sample
-/// shape, labels within the network's outputs: DataError naming the sample index). Reports progress, evaluates the
-/// validation data after every epoch, reports the monitored loss to the optimizer
-/// (reduce-on-plateau), runs the callbacks and returns the history. opt_state is updated
+/// shape, labels within the network's outputs: DataError naming the sample index). Reports
+/// progress, evaluates the validation data after every epoch, reports the monitored loss to
+/// the optimizer (reduce-on-plateau), runs the callbacks and returns the history. opt_state is updated
 /// in place, so training can resume where it stopped.
 template <class T>
 History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,

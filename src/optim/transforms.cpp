@@ -59,10 +59,9 @@ class ScaleBySchedule : public TransformImpl<ScaleBySchedule> {
  public:
   ScaleBySchedule(Schedule schedule, double sign, std::string kind)
       : schedule_(std::move(schedule)), sign_(sign), kind_(std::move(kind)) {
-    const double first = schedule_(0);
-    require(!(learning_rate() && first < 0), kind_,
-            "the learning rate must be ≥ 0, got " + format_number(first) + " from " +
-                schedule_.name() + " at step 0");
+    if (learning_rate() && schedule_(0) < 0)
+      throw ConfigError(kind_ + ": the learning rate must be ≥ 0, got " +
+                        format_number(schedule_(0)) + " from " + schedule_.name() + " at step 0");
   }
   std::string kind() const override { return kind_; }
   std::string describe() const override { return kind_ + "(" + schedule_.name() + ")"; }
