@@ -20,6 +20,7 @@
 #include <regex>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "layercache/checkpoint.hpp"
@@ -229,6 +230,31 @@ BOOST_AUTO_TEST_CASE(training_resumes_exactly_from_a_saved_adam_state) {
   opt.update(resumed_params, grads, resumed_state);
   BOOST_TEST(resumed_params.identical(params));
   BOOST_TEST(resumed_state.tree().identical(state.tree()));
+}
+
+BOOST_AUTO_TEST_CASE(an_optimizer_state_loaded_into_is_checked_by_the_next_update) {
+  // A checkpoint whose Adam state holds a negative second moment (CRC-32s are fine: it was
+  // saved that way). load_into accepts its structure; the next update refuses its values
+  // before it changes params or state.
+  TempDir tmp;
+  const Optimizer opt = adam();
+  TreeD params;
+  params.add("w", TreeD(arma::mat({1.0, 2.0})));
+  OptStateD state = opt.init(params);
+  TreeD damaged = std::as_const(state).tree();
+  damaged.at("scale_by_adam/nu/w").value()(1) = -1.0;
+  save_checkpoint(tmp.file("ckpt.h5"), {{"optimizer", &damaged}});
+  load_into(tmp.file("ckpt.h5"), "optimizer", state);
+  const TreeD params_before = params;
+  const TreeD state_before = std::as_const(state).tree();
+  try {
+    opt.update(params, params, state);
+    BOOST_FAIL("expected ConfigError");
+  } catch (const ConfigError& e) {
+    BOOST_TEST(e.path() == "scale_by_adam/nu/w");
+  }
+  BOOST_TEST(params.identical(params_before));
+  BOOST_TEST(std::as_const(state).tree().identical(state_before));
 }
 
 BOOST_AUTO_TEST_CASE(saving_the_same_trees_twice_writes_identical_bytes) {

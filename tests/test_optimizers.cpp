@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "alloc_counter.hpp"
@@ -26,6 +28,13 @@ namespace {
 TreeD column_tree(std::initializer_list<double> values) {
   TreeD tree;
   tree.add("w", TreeD(arma::mat(arma::vec(std::vector<double>(values)))));
+  return tree;
+}
+
+// A tree with one branch `branch` holding column_tree(values).
+TreeD column_tree_under(const std::string& branch, std::initializer_list<double> values) {
+  TreeD tree;
+  tree.add(branch, column_tree(values));
   return tree;
 }
 
@@ -507,6 +516,186 @@ BOOST_AUTO_TEST_CASE(steady_state_update_makes_no_heap_allocation,
     }
     BOOST_TEST(allocations == 0, opt.describe() << " allocated " << allocations << " times");
   }
+}
+
+// ===== a restored state is checked for values init and update never produce ===============
+
+namespace {
+
+// Params with a nested leaf, so that paths have several parts: "dense1/w" (3 × 1).
+TreeD nested_params() {
+  TreeD params;
+  params.add("dense1", column_tree({1.0, -2.0, 3.0}));
+  return params;
+}
+
+// The state of `opt` for nested_params() after one update, as a plain tree (what a checkpoint
+// holds), with `edit` applied to it, wrapped the way a checkpoint is restored.
+OptStateD restored_state(const Optimizer& opt, const std::function<void(TreeD&)>& edit) {
+  TreeD params = nested_params();
+  OptStateD state = opt.init(params);
+  opt.update(params, column_tree_under("dense1", {0.5, -1.0, 2.0}), state);
+  TreeD tree = std::as_const(state).tree();
+  edit(tree);
+  return OptStateD(std::move(tree));
+}
+
+// Expects an update of nested_params() with `state` to throw E whose path is `path` and
+// whose message contains `words`, leaving params and state bit-identical. Twice: a state
+// that failed its check is not taken as checked.
+template <class E>
+void expect_refused(const Optimizer& opt, OptStateD& state, const std::string& path,
+                    const std::string& words) {
+  TreeD params = nested_params();
+  const TreeD params_before = params;
+  const TreeD state_before = std::as_const(state).tree();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      opt.update(params, column_tree_under("dense1", {0.1, 0.1, 0.1}), state);
+      BOOST_ERROR("expected an error naming " << path);
+    } catch (const E& e) {
+      BOOST_TEST(e.path() == path);
+      BOOST_TEST(std::string(e.what()).find(words) != std::string::npos, e.what());
+    }
+    BOOST_TEST(params.identical(params_before));
+    BOOST_TEST(std::as_const(state).tree().identical(state_before));
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(restored_state_with_nan_in_adam_mu_throws_numeric_error_naming_the_path) {
+  OptStateD state = restored_state(adam(), [](TreeD& tree) {
+    tree.at("scale_by_adam/mu/dense1/w").value()(1) = std::numeric_limits<double>::quiet_NaN();
+  });
+  expect_refused<NumericError>(adam(), state, "scale_by_adam/mu/dense1/w", "NaN at element (1, 0)");
+}
+
+BOOST_AUTO_TEST_CASE(restored_state_with_inf_in_a_momentum_trace_throws_numeric_error) {
+  const Optimizer opt = momentum();
+  OptStateD state = restored_state(opt, [](TreeD& tree) {
+    tree.at("trace/trace/dense1/w").value()(2) = -std::numeric_limits<double>::infinity();
+  });
+  expect_refused<NumericError>(opt, state, "trace/trace/dense1/w", "Inf at element (2, 0)");
+}
+
+BOOST_AUTO_TEST_CASE(restored_state_with_a_negative_adam_second_moment_throws_config_error) {
+  OptStateD state = restored_state(adam(), [](TreeD& tree) {
+    tree.at("scale_by_adam/nu/dense1/w").value()(2) = -0.5;
+  });
+  expect_refused<ConfigError>(adam(), state, "scale_by_adam/nu/dense1/w",
+                              "-0.5 at element (2, 0), but a second moment must be ≥ 0");
+}
+
+BOOST_AUTO_TEST_CASE(restored_rmsprop_and_adagrad_accumulators_must_not_be_negative) {
+  const Optimizer rms = rmsprop({.momentum = 0.9});
+  OptStateD rms_state = restored_state(rms, [](TreeD& tree) {
+    tree.at("scale_by_rms/nu/dense1/w").value()(0) = -1e-30;
+  });
+  expect_refused<ConfigError>(rms, rms_state, "scale_by_rms/nu/dense1/w", "must be ≥ 0");
+  OptStateD rss_state = restored_state(adagrad(), [](TreeD& tree) {
+    tree.at("scale_by_rss/sum/dense1/w").value()(0) = -2.0;
+  });
+  expect_refused<ConfigError>(adagrad(), rss_state, "scale_by_rss/sum/dense1/w", "must be ≥ 0");
+}
+
+BOOST_AUTO_TEST_CASE(restored_state_with_a_negative_zero_second_moment_is_accepted) {
+  // −0 compares equal to 0: a valid second moment (the update gives √−0 = −0, then ε).
+  const Optimizer opt = adam();
+  OptStateD state = restored_state(opt, [](TreeD& tree) {
+    tree.at("scale_by_adam/nu/dense1/w").value()(0) = -0.0;
+  });
+  TreeD params = nested_params();
+  BOOST_CHECK_NO_THROW(opt.update(params, column_tree_under("dense1", {0.1, 0.1, 0.1}), state));
+}
+
+BOOST_AUTO_TEST_CASE(restored_state_with_a_negative_fractional_or_huge_count_throws_config_error) {
+  for (const double count : {-1.0, 2.5, 1e30, std::numeric_limits<double>::infinity()}) {
+    OptStateD state = restored_state(adam(), [count](TreeD& tree) {
+      tree.at("count").value()(0, 0) = count;
+    });
+    expect_refused<ConfigError>(adam(), state, "count", "the update count must be a whole number");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(restored_plateau_state_accepts_an_infinite_best_and_refuses_an_infinite_scale) {
+  // A fresh plateau state holds best = +inf (nothing reported yet): valid.
+  const Optimizer opt = chain(adam(), reduce_on_plateau());
+  OptStateD fresh = restored_state(opt, [](TreeD&) {});
+  TreeD params = nested_params();
+  BOOST_CHECK_NO_THROW(opt.update(params, column_tree_under("dense1", {0.1, 0.1, 0.1}), fresh));
+  OptStateD bad_scale = restored_state(opt, [](TreeD& tree) {
+    tree.at("reduce_on_plateau/scale").value()(0) = std::numeric_limits<double>::infinity();
+  });
+  expect_refused<ConfigError>(opt, bad_scale, "reduce_on_plateau/scale", "finite and ≥ 0");
+  OptStateD bad_cooldown = restored_state(opt, [](TreeD& tree) {
+    tree.at("reduce_on_plateau/cooldown").value()(0) = -1.0;
+  });
+  expect_refused<ConfigError>(opt, bad_cooldown, "reduce_on_plateau/cooldown", "whole number ≥ 0");
+}
+
+BOOST_AUTO_TEST_CASE(restored_state_with_valid_values_trains_exactly_as_the_original) {
+  // Every ready-made optimizer: the restored copy gives bit-identical params and state.
+  for (const Optimizer& opt : {sgd(), momentum(), nesterov(), adam(), adamw(),
+                               rmsprop({.momentum = 0.9}), adagrad(),
+                               chain(adam(), reduce_on_plateau())}) {
+    TreeD params = nested_params();
+    OptStateD state = opt.init(params);
+    opt.update(params, column_tree_under("dense1", {0.5, -1.0, 2.0}), state);
+    TreeD params_copy = params;
+    OptStateD restored(TreeD(std::as_const(state).tree()));
+    for (int i = 0; i < 3; ++i) {
+      const TreeD grads = column_tree_under("dense1", {0.1 * i, -0.2, 0.3});
+      opt.update(params, grads, state);
+      opt.update(params_copy, grads, restored);
+    }
+    BOOST_TEST(params.identical(params_copy), opt.describe());
+    BOOST_TEST(std::as_const(state).tree().identical(std::as_const(restored).tree()), opt.describe());
+  }
+}
+
+namespace {
+
+// A stateless transform that counts the calls of its check_values.
+class CountsValueChecks : public TransformImpl<CountsValueChecks> {
+ public:
+  explicit CountsValueChecks(int* calls) : calls_(calls) {}
+  std::string kind() const override { return "counts_value_checks"; }
+  int slice_entries() const noexcept override { return 0; }
+  template <class T>
+  void check_values_t(const Tree<T>&) const {
+    ++*calls_;
+  }
+
+ private:
+  int* calls_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(state_values_are_checked_once_after_restoring_and_never_for_a_state_from_init) {
+  int calls = 0;
+  const Optimizer opt = chain(Optimizer(std::make_shared<const CountsValueChecks>(&calls)), sgd());
+  TreeD params = nested_params();
+  const TreeD grads = column_tree_under("dense1", {0.1, 0.2, 0.3});
+  OptStateD state = opt.init(params);
+  for (int i = 0; i < 3; ++i) opt.update(params, grads, state);
+  BOOST_TEST(calls == 0);  // made by init: known good, no pass over its values
+  OptStateD restored(TreeD(std::as_const(state).tree()));
+  for (int i = 0; i < 3; ++i) opt.update(params, grads, restored);
+  BOOST_TEST(calls == 1);  // checked by the first update only
+  restored.tree();         // handed out for writing
+  for (int i = 0; i < 3; ++i) opt.update(params, grads, restored);
+  BOOST_TEST(calls == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_state_written_through_tree_is_checked_again_at_the_next_update) {
+  const Optimizer opt = adam();
+  TreeD params = nested_params();
+  OptStateD state = opt.init(params);
+  opt.update(params, column_tree_under("dense1", {0.5, -1.0, 2.0}), state);
+  state.tree().at("scale_by_adam/nu/dense1/w").value()(1) = -3.0;
+  expect_refused<ConfigError>(opt, state, "scale_by_adam/nu/dense1/w", "must be ≥ 0");
 }
 
 // ===== slice-wise and multi-threaded updates =================================================

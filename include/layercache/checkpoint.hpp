@@ -28,6 +28,9 @@
 
 namespace layercache {
 
+template <class T>
+class OptState;  // layercache/optim/optimizer.hpp
+
 /// Bookkeeping stored next to the trees of a checkpoint.
 struct CheckpointInfo {
   /// Epochs completed when the checkpoint was written.
@@ -92,8 +95,16 @@ Tree<T> load_params(const std::string& path);
 /// A mismatch throws ConfigError (names) or ShapeError (shapes) whose path() is the first
 /// differing path in `into` ("dense1/weight"). On any error `into` is unchanged; on success
 /// the tensors are overwritten in place, so pointers into `into` stay valid. File errors
-/// are those of load_checkpoint. Works for an OptState<T>, which is a Tree<T>.
+/// are those of load_checkpoint. For an OptState<T>, the overload below is chosen.
 template <class T>
 void load_into(const std::string& path, const std::string& name, Tree<T>& into);
+
+/// load_into for an optimizer state: reads into `into.tree()`, so the next
+/// Optimizer::update checks the values it read (no NaN or Inf, no negative second moment,
+/// ...) once before it changes anything, as for a state wrapped with OptState<T>(tree).
+template <class T>
+void load_into(const std::string& path, const std::string& name, OptState<T>& into) {
+  load_into(path, name, into.tree());
+}
 
 }  // namespace layercache

@@ -61,14 +61,42 @@ void throw_grads_mismatch(const Tree<T>& params, const Tree<T>& grads, const std
     throw ConfigError("unexpected entry '" + grads.name(params.size()) + "'" + tail, path);
 }
 
-// ----- finiteness of the gradients --------------------------------------------------------
+// ----- finiteness of the gradients, values of a restored state ------------------------------
 
+// An element of a leaf: the leaf (null for none) and the element's index in it.
 template <class T>
-const arma::Mat<T>* first_nonfinite(const Tree<T>& grads) {
-  if (grads.is_leaf()) return optim::all_finite(grads.value()) ? nullptr : &grads.value();
-  for (std::size_t i = 0; i < grads.size(); ++i)
-    if (const arma::Mat<T>* bad = first_nonfinite(grads.child(i))) return bad;
-  return nullptr;
+struct Element {
+  const arma::Mat<T>* leaf = nullptr;
+  std::size_t index = 0;
+};
+
+// The first element, depth first, that is NaN or ±Inf or, when `non_negative`, below 0.
+template <class T>
+Element<T> first_invalid(const Tree<T>& tree, bool non_negative) {
+  if (tree.is_leaf()) {
+    const arma::Mat<T>& m = tree.value();
+    if (!non_negative && optim::all_finite(m)) return {};  // the fast scan of the grads
+    for (std::size_t k = 0; k < m.n_elem; ++k)
+      if (!std::isfinite(m(k)) || (non_negative && m(k) < 0)) return {&m, k};
+    return {};
+  }
+  for (std::size_t i = 0; i < tree.size(); ++i)
+    if (const Element<T> bad = first_invalid(tree.child(i), non_negative); bad.leaf) return bad;
+  return {};
+}
+
+// "element (r, c)": where `bad` is in its leaf.
+template <class T>
+std::string position(const Element<T>& bad) {
+  const std::size_t rows = bad.leaf->n_rows;
+  return "element (" + std::to_string(bad.index % rows) + ", " + std::to_string(bad.index / rows) +
+         ")";
+}
+
+// "NaN at element (r, c)" or "Inf at element (r, c)", for a NaN or ±Inf element.
+template <class T>
+std::string nonfinite_at(const Element<T>& bad) {
+  return std::string(std::isnan((*bad.leaf)(bad.index)) ? "NaN" : "Inf") + " at " + position(bad);
 }
 
 template <class T>
@@ -116,17 +144,11 @@ void check_finite(const Tree<T>& grads, Executor* executor) {
         &job);
     if (!job.bad.load()) return;
   }
-  const arma::Mat<T>* bad = first_nonfinite(grads);
-  if (!bad) return;
+  const Element<T> bad = first_invalid(grads, false);
+  if (!bad.leaf) return;
   std::string path;
-  path_of(grads, bad, path);
-  std::size_t k = 0;
-  while (k < bad->n_elem && std::isfinite((*bad)(k))) ++k;
-  const double value = (*bad)(k);
-  throw NumericError(std::string("gradient holds ") + (std::isnan(value) ? "NaN" : "Inf") +
-                         " at element (" + std::to_string(k % bad->n_rows) + ", " +
-                         std::to_string(k / bad->n_rows) + "); params were not changed",
-                     path);
+  path_of(grads, bad.leaf, path);
+  throw NumericError("gradient holds " + nonfinite_at(bad) + "; params were not changed", path);
 }
 
 // ----- the update buffer mirrors the grads (empty leaves stay empty) ----------------------
@@ -173,6 +195,23 @@ void expect_empty_state(const Tree<T>& state, const Transform& transform) {
 template void expect_empty_state(const Tree<float>&, const Transform&);
 template void expect_empty_state(const Tree<double>&, const Transform&);
 
+template <class T>
+void expect_state_values(const Tree<T>& values, std::string_view path, const char* non_negative) {
+  const Element<T> bad = first_invalid(values, non_negative != nullptr);
+  if (!bad.leaf) return;
+  std::string at(path);
+  path_of(values, bad.leaf, at);
+  const T value = (*bad.leaf)(bad.index);
+  const std::string tail = "; params and state were not changed";
+  if (!std::isfinite(value))
+    throw NumericError("the optimizer state holds " + nonfinite_at(bad) + tail, at);
+  throw ConfigError("the optimizer state holds " + optim::format_number(static_cast<double>(value)) +
+                        " at " + position(bad) + ", but " + non_negative + " must be ≥ 0" + tail,
+                    at);
+}
+template void expect_state_values(const Tree<float>&, std::string_view, const char*);
+template void expect_state_values(const Tree<double>&, std::string_view, const char*);
+
 namespace {
 template <class T>
 void leaf_by_leaf(const Transform& transform, Tree<T>& updates, Tree<T>* const* state, int k,
@@ -207,6 +246,9 @@ template void update_leaf_by_leaf(const Transform&, Tree<float>&, Tree<float>&,
 template void update_leaf_by_leaf(const Transform&, Tree<double>&, Tree<double>&,
                                   const Tree<double>&, std::int64_t);
 }  // namespace detail
+
+void Transform::check_values(const Tree<float>& state) const { detail::expect_state_values(state); }
+void Transform::check_values(const Tree<double>& state) const { detail::expect_state_values(state); }
 
 Optimizer::Optimizer(std::shared_ptr<const Transform> transform)
     : Optimizer(std::vector<std::shared_ptr<const Transform>>{std::move(transform)}) {}
@@ -252,11 +294,12 @@ OptState<T> Optimizer::init(const Tree<T>& params) const {
   for (std::size_t i = 0; i < transforms_.size(); ++i)
     state.add(names_[i], transforms_[i]->init(params));
   state.updates_ = zeros_like(params);  // sized now, so the first update need not allocate
+  state.values_checked_ = true;         // fresh values: nothing to check
   return state;
 }
 
 template <class T>
-void Optimizer::check_state_layout(const Tree<T>& state) const {
+std::int64_t Optimizer::check_state_layout(const Tree<T>& state) const {
   bool ok = !state.is_leaf() && state.size() == names_.size() + 1 && state.name(0) == "count";
   for (std::size_t i = 0; ok && i < names_.size(); ++i) ok = state.name(i + 1) == names_[i];
   if (!ok) {
@@ -268,19 +311,16 @@ void Optimizer::check_state_layout(const Tree<T>& state) const {
                                        : found.empty() ? std::string("nothing") : found) +
                       "); make it with this optimizer's init");
   }
-  optim::expect_scalar(state.child(0), "count");
-  const T count = state.child(0).value()(0, 0);
-  if (!(count >= 0) || std::isinf(count) || count != std::floor(count))
-    throw ConfigError("the update count must be a whole number ≥ 0, found " +
-                          optim::format_number(static_cast<double>(count)),
-                      "count");
+  return optim::expect_whole_number(state.child(0), "count", "the update count");
 }
 
 template <class T>
-void Optimizer::check_transforms(const Tree<T>& state, const Tree<T>& params, std::int64_t step) const {
+void Optimizer::check_transforms(const Tree<T>& state, const Tree<T>& params, std::int64_t step,
+                                 bool values) const {
   for (std::size_t i = 0; i < transforms_.size(); ++i) {
     try {
       transforms_[i]->check(state.child(i + 1), params, step);
+      if (values) transforms_[i]->check_values(state.child(i + 1));
     } catch (Error& e) {
       e.prepend_path(names_[i]);
       throw;
@@ -292,8 +332,7 @@ template <class T>
 std::int64_t Optimizer::step_count(const OptState<T>& state) {
   const Tree<T>* count = state.is_leaf() ? nullptr : state.find("count");
   if (!count) throw ConfigError("the optimizer state has no 'count' entry; make it with init");
-  optim::expect_scalar(*count, "count");
-  return static_cast<std::int64_t>(count->value()(0, 0));
+  return optim::expect_whole_number(*count, "count", "the update count");
 }
 
 template <class T>
@@ -304,9 +343,9 @@ std::int64_t Optimizer::check_update(const Tree<T>& params, const Tree<T>& grads
     throw_grads_mismatch(params, grads, {});
     throw ConfigError("the grads do not mirror the params; params were not changed");
   }
-  check_state_layout(state);
-  const std::int64_t step = static_cast<std::int64_t>(state.child(0).value()(0, 0));
-  check_transforms(state, params, step);
+  const std::int64_t step = check_state_layout(state);
+  // The values only when they are not known good: once after a state is restored.
+  check_transforms(state, params, step, !state.values_checked_);
   if (!grads_known_finite) check_finite(grads, executor);
   return step;
 }
@@ -328,6 +367,7 @@ double Optimizer::update_on(Tree<T>& params, const Tree<T>& grads, OptState<T>& 
                             Executor* executor, bool grads_known_finite) const {
   // Check everything first: nothing has changed if any of this throws.
   const std::int64_t step = check_update(params, grads, state, executor, grads_known_finite);
+  state.values_checked_ = true;  // checked; an update from finite grads keeps them in range
   if (slice_entries_ >= 0) return update_by_slices(params, grads, state, step, executor);
   return update_by_trees(params, grads, state, step);
 }

@@ -54,6 +54,10 @@ class ReduceOnPlateau : public TransformImpl<ReduceOnPlateau> {
   void check_t(const Tree<T>& state, const Tree<T>&, std::int64_t) const {
     check_own(state);
   }
+  // Nothing more to check: check_t checks the four scalars at every step (best is ±inf at
+  // first, which the default check_values would refuse).
+  template <class T>
+  void check_values_t(const Tree<T>&) const {}
   template <class T>
   void update_t(Tree<T>& updates, Tree<T>& state, const Tree<T>&, std::int64_t) const {
     const T factor = state.child(0).value()(0, 0);
@@ -95,13 +99,18 @@ class ReduceOnPlateau : public TransformImpl<ReduceOnPlateau> {
   static Tree<T> scalar(double value) {
     return Tree<T>(arma::Mat<T>(1, 1, arma::fill::value(static_cast<T>(value))));
   }
+  // The entries and their values: four scalars, cheap enough to check at every update and
+  // report.
   template <class T>
   void check_own(const Tree<T>& state) const {
     optim::expect_entries(state, {"scale", "best", "bad_reports", "cooldown"}, *this);
     optim::expect_scalar(state.child(0), "scale");
-    optim::expect_scalar(state.child(1), "best");
-    optim::expect_scalar(state.child(2), "bad_reports");
-    optim::expect_scalar(state.child(3), "cooldown");
+    optim::expect_scalar(state.child(1), "best");  // NaN is refused; ±inf before any report
+    optim::expect_whole_number(state.child(2), "bad_reports", "the number of bad reports");
+    optim::expect_whole_number(state.child(3), "cooldown", "the cooldown");
+    const double scale = static_cast<double>(state.child(0).value()(0, 0));
+    if (!(std::isfinite(scale) && scale >= 0))
+      throw ConfigError("the scale must be finite and ≥ 0, found " + format_number(scale), "scale");
   }
 
   PlateauOptions options_;

@@ -165,6 +165,11 @@ class ScaleByAdam : public TransformImpl<ScaleByAdam> {
     optim::expect_mirror(state.child(0), params, "mu");
     optim::expect_mirror(state.child(1), params, "nu");
   }
+  template <class T>
+  void check_values_t(const Tree<T>& state) const {
+    detail::expect_state_values(state.child(0), "mu");
+    detail::expect_state_values(state.child(1), "nu", "a second moment");
+  }
   int slice_entries() const noexcept override { return 2; }
   template <class T>
   LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t step) const {
@@ -219,6 +224,10 @@ class ScaleByRms : public TransformImpl<ScaleByRms> {
     optim::expect_entries(state, {"nu"}, *this);
     optim::expect_mirror(state.child(0), params, "nu");
   }
+  template <class T>
+  void check_values_t(const Tree<T>& state) const {
+    detail::expect_state_values(state.child(0), "nu", "a mean of squares");
+  }
   int slice_entries() const noexcept override { return 1; }
   template <class T>
   LAYERCACHE_VECTOR_KERNEL void update_slice_t(const Slice<T>& s, std::int64_t) const {
@@ -264,6 +273,10 @@ class ScaleByRss : public TransformImpl<ScaleByRss> {
   void check_t(const Tree<T>& state, const Tree<T>& params, std::int64_t) const {
     optim::expect_entries(state, {"sum"}, *this);
     optim::expect_mirror(state.child(0), params, "sum");
+  }
+  template <class T>
+  void check_values_t(const Tree<T>& state) const {
+    detail::expect_state_values(state.child(0), "sum", "a sum of squares");
   }
   int slice_entries() const noexcept override { return 1; }
   template <class T>

@@ -149,4 +149,18 @@ void expect_scalar(const Tree<T>& node, const char* entry) {
   throw ConfigError("expected a 1 × 1 tensor holding a number", entry);
 }
 
+/// The whole number in the 1 × 1 tensor `node` (path `entry`), a count; throws ConfigError
+/// naming `what` ("the update count") unless it is in [0, 2⁶³), so that it converts to an
+/// int64. Allocates nothing unless it throws.
+template <class T>
+std::int64_t expect_whole_number(const Tree<T>& node, const char* entry, const char* what) {
+  expect_scalar(node, entry);
+  const T value = node.value()(0, 0);
+  if (!(value >= 0 && value < T(0x1p63) && value == std::floor(value)))
+    throw ConfigError(std::string(what) + " must be a whole number ≥ 0 (and below 2⁶³), found " +
+                          format_number(static_cast<double>(value)),
+                      entry);
+  return static_cast<std::int64_t>(value);
+}
+
 }  // namespace layercache::optim

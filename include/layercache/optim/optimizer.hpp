@@ -23,6 +23,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -36,21 +37,37 @@ class Optimizer;
 /// The state of an optimizer: a Tree<T> (checkpoint it like any tree, by path) plus an
 /// update buffer the size of the params that is reused from step to step and never saved.
 /// Restore a checkpoint with OptState<T>(loaded_tree); update checks that it fits.
+///
+/// It also remembers whether its values are known to be good. A state made by
+/// Optimizer::init is; a state wrapped from a tree, or handed out for writing by the
+/// non-const tree(), is not, and the next Optimizer::update checks every value once (each
+/// transform's Transform::check_values: no NaN or Inf, no negative second moment, ...)
+/// before it changes anything; an update that succeeds marks the state good again. So a
+/// restored state costs one pass over its values, and every other step none. Values
+/// written through the Tree<T> interface the state inherits (state.at(path).value() = ...)
+/// are not tracked: write through tree() instead, or wrap the edited tree anew.
 template <class T>
 class OptState : public Tree<T> {
  public:
   /// An empty state; only useful as a destination for assignment.
   OptState() = default;
-  /// Wraps a state tree, e.g. one read back from a checkpoint.
+  /// Wraps a state tree, e.g. one read back from a checkpoint. Its values are checked by
+  /// the next Optimizer::update.
   explicit OptState(Tree<T> tree) : Tree<T>(std::move(tree)) {}
 
-  /// The state tree (what a checkpoint saves).
-  Tree<T>& tree() noexcept { return *this; }
+  /// The state tree, for writing (e.g. `state.tree() = loaded` or load_into): the next
+  /// Optimizer::update checks its values again, once. To only read or save it, use the
+  /// const overload (`std::as_const(state).tree()`), which costs nothing.
+  Tree<T>& tree() noexcept {
+    values_checked_ = false;
+    return *this;
+  }
   /// The state tree (what a checkpoint saves).
   const Tree<T>& tree() const noexcept { return *this; }
 
  private:
   friend class Optimizer;
+  bool values_checked_ = false;  // the values are known good: made by init or checked since
   Tree<T> updates_;  // workspace mirroring the grads: the update being built (empty if frozen)
   std::vector<T*> slice_pointers_;        // workspace of the slice-wise update (see Transform)
   std::vector<std::size_t> slice_sizes_;  // its leaves' sizes
@@ -118,6 +135,15 @@ class Transform {
   /// See the float overload.
   virtual void check(const Tree<double>& state, const Tree<double>& params,
                      std::int64_t step) const = 0;
+  /// Throws when a value of `state` is one that init and update never produce: NaN or Inf
+  /// (NumericError), a negative second moment (ConfigError), ...; the error's path is the
+  /// entry's path in `state` ("nu/dense1/weight"). Called by Optimizer::update, after check
+  /// has passed, only for a state whose values are not known good (see OptState): once
+  /// after a state is restored, not at every step. The default requires every value to be
+  /// finite. Allocates nothing unless it throws.
+  virtual void check_values(const Tree<float>& state) const;
+  /// See the float overload.
+  virtual void check_values(const Tree<double>& state) const;
   /// Rewrites `updates` in place and advances `state`. Leaves of `updates` that are empty
   /// (frozen params) must be skipped, and their state left untouched. Must not throw.
   virtual void update(Tree<float>& updates, Tree<float>& state, const Tree<float>& params,
@@ -136,6 +162,14 @@ namespace detail {
 /// stateless transform). Allocates nothing unless it throws.
 template <class T>
 void expect_empty_state(const Tree<T>& state, const Transform& transform);
+/// For Transform::check_values: throws at the first element of `values` (depth first) that
+/// is NaN or ±Inf (NumericError) or, when `non_negative` says what the values are ("a
+/// second moment"), below 0 (ConfigError; −0 is fine). The error's path is `path` joined
+/// with the element's path in `values`, and the message gives the element and its value.
+/// Allocates nothing unless it throws.
+template <class T>
+void expect_state_values(const Tree<T>& values, std::string_view path = {},
+                         const char* non_negative = nullptr);
 /// Transform::update of an element-wise transform: its update_slice on every non-frozen
 /// leaf, the whole leaf as one slice, with the leaves of its slice_entries() state entries
 /// (state.child(0), ...). Does nothing for a transform whose slice_entries() is −1.
@@ -148,7 +182,7 @@ void update_leaf_by_leaf(const Transform& transform, Tree<T>& updates, Tree<T>& 
 /// templates update_t(updates, state, params, step) or, for an element-wise transform,
 /// update_slice_t(slice, step) with slice_entries() (update_t then defaults to it, leaf by
 /// leaf); and, when it has state, init_t(params) and check_t(state, params, step).
-/// report_t(state, value) is optional.
+/// report_t(state, value) and check_values_t(state) are optional.
 template <class Derived>
 class TransformImpl : public Transform {
  public:
@@ -164,6 +198,10 @@ class TransformImpl : public Transform {
   void check(const Tree<double>& s, const Tree<double>& p, std::int64_t t) const override {
     self().check_t(s, p, t);
   }
+  /// Forwards to Derived::check_values_t.
+  void check_values(const Tree<float>& s) const override { self().check_values_t(s); }
+  /// Forwards to Derived::check_values_t.
+  void check_values(const Tree<double>& s) const override { self().check_values_t(s); }
   /// Forwards to Derived::update_t.
   void update(Tree<float>& u, Tree<float>& s, const Tree<float>& p,
               std::int64_t t) const override {
@@ -196,6 +234,11 @@ class TransformImpl : public Transform {
   template <class T>
   void check_t(const Tree<T>& state, const Tree<T>& /*params*/, std::int64_t /*step*/) const {
     detail::expect_empty_state(state, *this);
+  }
+  /// Default: every value of the state is finite.
+  template <class T>
+  void check_values_t(const Tree<T>& state) const {
+    detail::expect_state_values(state);
   }
   /// Default: metrics are ignored.
   template <class T>
@@ -231,7 +274,8 @@ class Optimizer {
   /// A chain of the given transforms, applied in order (may be empty: the identity).
   explicit Optimizer(std::vector<std::shared_ptr<const Transform>> transforms);
 
-  /// Fresh state for `params`: count 0 and each transform's state.
+  /// Fresh state for `params`: count 0 and each transform's state. Its values are known
+  /// good, so update does not check them (see OptState).
   template <class T>
   OptState<T> init(const Tree<T>& params) const;
 
@@ -240,7 +284,12 @@ class Optimizer {
   ///   - grads do not mirror params (names: ConfigError, shapes: ShapeError, naming the
   ///     path); an EMPTY grads leaf marks a frozen param, which is skipped entirely;
   ///   - a gradient holds a NaN or Inf (NumericError naming the first such path);
-  ///   - `state` was not made by this optimizer's init for params like these (ConfigError).
+  ///   - `state` was not made by this optimizer's init for params like these (ConfigError),
+  ///     or its count is not a whole number in [0, 2⁶³) (ConfigError, path "count");
+  ///   - `state` was restored (see OptState) and holds a value init and update never
+  ///     produce: NaN or Inf (NumericError), a negative second moment or sum of squares
+  ///     (ConfigError), ...; the path names the entry, e.g. "scale_by_adam/nu/dense1/weight".
+  ///     Checked once, by the first update after restoring (Transform::check_values).
   /// Then applies the update; a steady-state call allocates nothing.
   /// Returns the global L2 norm of the applied update (params after − params before).
   template <class T>
@@ -260,7 +309,8 @@ class Optimizer {
   template <class T>
   void report(OptState<T>& state, double value) const;
 
-  /// The number of updates `state` has applied (its "count" entry).
+  /// The number of updates `state` has applied (its "count" entry). Throws ConfigError
+  /// (path "count") when there is no such entry or it is not a whole number in [0, 2⁶³).
   template <class T>
   static std::int64_t step_count(const OptState<T>& state);
 
@@ -279,10 +329,13 @@ class Optimizer {
   // and Inf (while summing them) updates without scanning them again.
   friend struct detail::OptimizerAccess;
 
+  // Every transform's check and, when `values`, its check_values.
   template <class T>
-  void check_transforms(const Tree<T>& state, const Tree<T>& params, std::int64_t step) const;
+  void check_transforms(const Tree<T>& state, const Tree<T>& params, std::int64_t step,
+                        bool values) const;
+  // Checks the entries and the count; returns the count.
   template <class T>
-  void check_state_layout(const Tree<T>& state) const;
+  std::int64_t check_state_layout(const Tree<T>& state) const;
 
   // `grads_known_finite`: skip the NaN / Inf scan of the grads (the caller has done it).
   template <class T>
