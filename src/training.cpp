@@ -544,11 +544,24 @@ Callback<T> early_stopping(const EarlyStoppingOptions& options) {
     Tree<T> best_params, best_state;
   };
   auto memory = std::make_shared<Memory>();
-  return [options, maximize, memory](const EpochLog& log, FitContext<T>& fit) {
+  // The run must measure the metric: validation data for val_*, labels for the accuracies.
+  auto check = [monitor, maximize](const FitStart<T>& start) {
+    const bool validation = monitor.rfind("val_", 0) == 0;
+    const char* which = validation ? "validation" : "training";
+    if (validation && !start.options.validation)
+      throw ConfigError("early stopping monitors '" + monitor +
+                        "', which needs validation data: FitOptions::validation is null");
+    const Dataset<T>& data = validation ? *start.options.validation : start.train;
+    if (maximize && !data.has_labels())
+      throw ConfigError("early stopping monitors '" + monitor + "', which needs labels: the " +
+                        which + " data has targets");
+  };
+  auto after_epoch = [options, maximize, memory](const EpochLog& log, FitContext<T>& fit) {
     const double value = log.get(options.monitor);
     if (std::isnan(value))
       throw ConfigError("early stopping monitors '" + options.monitor +
-                        "', which this training run does not measure (no validation data?)");
+                        "', which is NaN in epoch " + std::to_string(log.epoch) +
+                        ": not measured (no validation data or labels), or training diverged");
     const bool improved = std::isnan(memory->best) ||
                           (maximize ? value > memory->best + options.min_delta
                                     : value < memory->best - options.min_delta);
@@ -574,6 +587,7 @@ Callback<T> early_stopping(const EarlyStoppingOptions& options) {
     }
     fit.stop_reason = reason.str();
   };
+  return Callback<T>(std::move(after_epoch), std::move(check));
 }
 
 // ----- fit --------------------------------------------------------------------------------
@@ -609,6 +623,8 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
   Needs needs;
   needs.input = false;
   needs.frozen = options.freeze.empty() ? nullptr : &frozen;
+  const FitStart<T> start{network, params, state, train, options, plan.size()};
+  for (const auto& callback : options.callbacks) callback.before_training(start);
   Context ctx;
   ctx.mode = Mode::train;
   ctx.rng = &draw_rng;

@@ -164,6 +164,76 @@ BOOST_AUTO_TEST_CASE(early_stopping_rejects_unknown_metrics_listing_the_ones_it_
   }
 }
 
+BOOST_AUTO_TEST_CASE(early_stopping_on_a_validation_metric_without_validation_data_fails_before_training) {
+  const Network net = small_net();
+  const Dataset<float> data = blobs(64, 1);
+  for (const std::string monitor : {"val_loss", "val_accuracy"}) {
+    BOOST_TEST_CONTEXT(monitor) {
+      Rng rng(2);
+      TreeF params = net.init(data.shape, he_normal(), rng);
+      TreeF state;
+      const Optimizer opt = adam({});
+      OptStateF opt_state = opt.init(params);
+      const TreeF params_before = params;
+      const TreeF opt_before = opt_state.tree();
+      std::size_t epochs_seen = 0;
+      std::ostringstream log;
+      FitOptions<float> options{.epochs = 3, .progress = Progress::lines, .log = &log};
+      options.callbacks.push_back([&](const EpochLog&, FitContext<float>&) { ++epochs_seen; });
+      options.callbacks.push_back(early_stopping<float>({.monitor = monitor}));
+      BOOST_CHECK_EXCEPTION(
+          fit(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), data, options),
+          ConfigError, [&](const ConfigError& e) {
+            return std::string(e.what()) ==
+                   "early stopping monitors '" + monitor +
+                       "', which needs validation data: FitOptions::validation is null";
+          });
+      BOOST_TEST(epochs_seen == 0u);
+      BOOST_TEST(log.str().empty());
+      BOOST_TEST(params.identical(params_before));
+      BOOST_TEST(opt_state.tree().identical(opt_before));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_callback_may_check_the_run_once_before_training_starts) {
+  const Dataset<float> validation = blobs(20, 5);
+  std::vector<std::string> calls;
+  const Callback<float> watcher(
+      [&](const EpochLog& log, FitContext<float>&) {
+        calls.push_back("epoch " + std::to_string(log.epoch));
+      },
+      [&](const FitStart<float>& start) {
+        BOOST_TEST(start.network.kind() == "network");
+        BOOST_TEST(start.params.n_tensors() == 4u);
+        BOOST_TEST(start.train.size() == 400u);
+        BOOST_TEST(start.options.validation == &validation);
+        BOOST_TEST(start.options.epochs == 2u);
+        BOOST_TEST(start.batches == 13u);  // 400 samples in batches of 32
+        calls.push_back("before training");
+      });
+  FitOptions<float> options{.epochs = 2, .batch_size = 32, .validation = &validation,
+                            .progress = Progress::silent, .callbacks = {watcher}};
+  fit_blobs(options);
+  BOOST_TEST(calls == (std::vector<std::string>{"before training", "epoch 1", "epoch 2"}),
+             boost::test_tools::per_element());
+
+  // A check that throws stops fit before its first step: no epoch runs.
+  calls.clear();
+  options.callbacks = {
+      Callback<float>([&](const EpochLog&, FitContext<float>&) { calls.push_back("epoch"); },
+                      [](const FitStart<float>&) { throw ConfigError("not in this run"); })};
+  BOOST_CHECK_EXCEPTION(fit_blobs(options), ConfigError, [](const ConfigError& e) {
+    return std::string(e.what()) == "not in this run";
+  });
+  BOOST_TEST(calls.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_callback_without_a_function_is_a_config_error) {
+  BOOST_CHECK_THROW(Callback<float>(std::function<void(const EpochLog&, FitContext<float>&)>()),
+                    ConfigError);
+}
+
 BOOST_AUTO_TEST_CASE(labels_out_of_range_throw_data_error_naming_the_sample_and_change_nothing) {
   const Network net = small_net();
   Dataset<float> data = blobs(50, 1);
@@ -480,6 +550,44 @@ Dataset<float> blob_targets(std::size_t n, std::uint64_t seed) {
 }
 
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(early_stopping_on_accuracy_without_labels_fails_before_training) {
+  const Network net = small_net();
+  const Dataset<float> data = blob_targets(64, 1);
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  const TreeF before = params;
+  TreeF state;
+  std::ostringstream log;
+  BOOST_CHECK_EXCEPTION(
+      fit(net, params, state, sgd({.learning_rate = 0.1}), MeanSquaredError(), data,
+          FitOptions<float>{.progress = Progress::lines, .log = &log,
+                            .callbacks = {early_stopping<float>({.monitor = "accuracy"})}}),
+      ConfigError, [](const ConfigError& e) {
+        return std::string(e.what()) ==
+               "early stopping monitors 'accuracy', which needs labels: the training data has "
+               "targets";
+      });
+  // val_accuracy needs labels in the validation data, whatever the training data has: here
+  // it has one-hot probability targets instead.
+  Dataset<float> unlabelled = blobs(20, 5);
+  unlabelled.targets.zeros(2, unlabelled.size());
+  for (std::size_t i = 0; i < unlabelled.size(); ++i)
+    unlabelled.targets(unlabelled.labels[i], i) = 1;
+  unlabelled.labels.reset();
+  const Dataset<float> train = blobs(64, 1);
+  BOOST_CHECK_EXCEPTION(
+      fit(net, params, state, sgd({.learning_rate = 0.1}), SoftmaxCrossEntropy(), train,
+          FitOptions<float>{.validation = &unlabelled, .progress = Progress::lines, .log = &log,
+                            .callbacks = {early_stopping<float>({.monitor = "val_accuracy"})}}),
+      ConfigError, [](const ConfigError& e) {
+        return std::string(e.what()) ==
+               "early stopping monitors 'val_accuracy', which needs labels: the validation "
+               "data has targets";
+      });
+  BOOST_TEST(log.str().empty());
+  BOOST_TEST(params.identical(before));
+}
 
 BOOST_AUTO_TEST_CASE(a_step_on_a_batch_of_a_data_set_equals_copy_batch_then_train_step) {
   // The shards gather their own columns: params, loss, accuracy and the gathered batch must

@@ -10,6 +10,8 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "layercache/data.hpp"
@@ -207,9 +209,67 @@ struct FitContext {
   std::string stop_reason;
 };
 
-/// A function called after every epoch with the epoch's log.
 template <class T>
-using Callback = std::function<void(const EpochLog&, FitContext<T>&)>;
+struct FitOptions;
+
+/// What fit knows before its first epoch, shown to each callback's check
+/// (Callback::before_training).
+template <class T>
+struct FitStart {
+  /// The network to be trained.
+  const Layer& network;
+  /// The params training starts from.
+  const Tree<T>& params;
+  /// The state training starts from.
+  const Tree<T>& state;
+  /// The training data.
+  const Dataset<T>& train;
+  /// fit's options: epochs, batch_size, validation (null without validation data), ...
+  const FitOptions<T>& options;
+  /// Batches per epoch.
+  std::size_t batches = 0;
+};
+
+/// What fit runs for a callback: a function after every epoch, and optionally a check once
+/// before training starts, which throws (ConfigError) when the callback cannot work in this
+/// run, before any step changes anything. Any callable taking (const EpochLog&,
+/// FitContext<T>&) converts to a Callback without a check:
+///   options.callbacks.push_back([](const EpochLog& log, FitContext<float>& ctx) { ... });
+template <class T>
+class Callback {
+ public:
+  /// The function run after every epoch.
+  using AfterEpoch = std::function<void(const EpochLog&, FitContext<T>&)>;
+  /// The check run once before training starts.
+  using BeforeTraining = std::function<void(const FitStart<T>&)>;
+
+  /// A callback running `after_epoch` after every epoch, without a check. An empty function
+  /// (a null std::function or function pointer) throws ConfigError.
+  template <class F, class = std::enable_if_t<std::conjunction_v<
+                         std::negation<std::is_same<std::decay_t<F>, Callback>>,
+                         std::is_invocable_r<void, F&, const EpochLog&, FitContext<T>&>>>>
+  Callback(F&& after_epoch)  // NOLINT(google-explicit-constructor): any such callable is one
+      : Callback(AfterEpoch(std::forward<F>(after_epoch)), BeforeTraining()) {}
+  /// A callback running `after_epoch` after every epoch and, when not empty,
+  /// `before_training` once before fit's first step. An empty `after_epoch` throws
+  /// ConfigError.
+  Callback(AfterEpoch after_epoch, BeforeTraining before_training)
+      : after_epoch_(std::move(after_epoch)), before_training_(std::move(before_training)) {
+    if (!after_epoch_) throw ConfigError("a callback needs a function to run after every epoch");
+  }
+
+  /// Runs the check, if any; fit calls it once, after its own checks and before the first
+  /// step.
+  void before_training(const FitStart<T>& start) const {
+    if (before_training_) before_training_(start);
+  }
+  /// Runs the function; fit calls it after every epoch.
+  void operator()(const EpochLog& log, FitContext<T>& fit) const { after_epoch_(log, fit); }
+
+ private:
+  AfterEpoch after_epoch_;
+  BeforeTraining before_training_;
+};
 
 /// Options of early_stopping.
 struct EarlyStoppingOptions {
@@ -225,7 +285,9 @@ struct EarlyStoppingOptions {
 };
 
 /// A callback that stops training when the monitored metric has not improved for
-/// `patience` epochs.
+/// `patience` epochs. An unknown monitor throws ConfigError here; a monitor the run does not
+/// measure (val_loss or val_accuracy without validation data, an accuracy without labels)
+/// throws ConfigError from its check, before fit trains.
 template <class T>
 Callback<T> early_stopping(const EarlyStoppingOptions& options = {});
 
@@ -252,7 +314,7 @@ struct FitOptions {
   std::vector<std::string> freeze{};
   /// Check every activation for NaN/Inf (slower; names the first layer where one appears).
   bool check_finite = false;
-  /// Called after every epoch, in order.
+  /// Called after every epoch, in order; their checks run once before training starts.
   std::vector<Callback<T>> callbacks{};
   /// Batch size of the validation pass.
   std::size_t eval_batch_size = 1024;
@@ -266,7 +328,8 @@ struct FitOptions {
 /// Trains `network` on `train`: epochs of shuffled mini-batches, each a train_step. Before
 /// anything runs, the params are checked against the network (the names and shapes its init
 /// gives: ConfigError or ShapeError naming the first difference) and so is the data (sample
-/// shape, labels within the network's outputs: DataError naming the sample index). Reports
+/// shape, labels within the network's outputs: DataError naming the sample index), and then
+/// every callback's check (Callback::before_training) sees the run. Reports
 /// progress, evaluates the validation data after every epoch, reports the monitored loss to
 /// the optimizer (reduce-on-plateau), runs the callbacks and returns the history. opt_state is updated
 /// in place, so training can resume where it stopped.
