@@ -180,6 +180,12 @@ void check_rows(std::size_t got_rows, const Shape& expected, const char* what) {
 std::vector<TensorSpec> Layer::param_specs(const Shape&) const { return {}; }
 std::vector<TensorSpec> Layer::state_specs(const Shape&) const { return {}; }
 std::vector<Part> Layer::parts(const Shape&) const { return {}; }
+std::size_t Layer::param_entries(const Shape& input) const {
+  return parts(input).size() + param_specs(input).size();
+}
+std::size_t Layer::state_entries(const Shape& input) const {
+  return parts(input).size() + state_specs(input).size();
+}
 
 namespace {
 

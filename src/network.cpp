@@ -1,8 +1,11 @@
 // Sequential networks: forward in order, backward in reverse, errors carry the child path.
 #include "layercache/network.hpp"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "layers/layer_instantiation.hpp"
 
@@ -24,6 +27,47 @@ template <class T>
 const Tree<T>& child_or_empty(const Tree<T>& tree, std::size_t i) {
   static const Tree<T> empty;
   return tree.size() > i ? tree.child(i) : empty;
+}
+
+// The entries a layer declares for its own node of params (or of state), in init's order:
+// its parts, then its tensors.
+std::vector<std::string> declared_entries(const Layer& layer, const Shape& input, bool state) {
+  std::vector<std::string> names;
+  for (const auto& part : layer.parts(input)) names.push_back(part.name);
+  for (const auto& spec : state ? layer.state_specs(input) : layer.param_specs(input))
+    names.push_back(spec.name);
+  return names;
+}
+
+// Throws ConfigError naming the first entry of `node`, a layer's own node of params or state
+// (`what`), that is not among `names`, the entries the layer declares (its child layers when
+// `layers`); returns when there is none. The caller's path is the layer's.
+template <class T>
+void reject_undeclared(const Tree<T>& node, const std::vector<std::string>& names,
+                       const std::string& kind, bool layers, const char* what) {
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    if (std::find(names.begin(), names.end(), node.name(i)) != names.end()) continue;
+    std::string list;
+    for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+    const std::string declared =
+        layers ? "the " + kind + "'s layers are " + list
+        : names.empty() ? "the " + kind + " layer has no " + what
+                        : "the " + kind + " layer's " + what + " are " + list;
+    throw ConfigError("unexpected entry '" + node.name(i) + "' in the " + what + " (" +
+                      declared + ")");
+  }
+}
+
+// Throws ConfigError when `node`, the layer's own node of params (or of state), holds an
+// entry the layer does not declare for `input`. Costs a comparison of counts unless the
+// count differs; an entry that is only missing is left to the layer, which reports it.
+template <class T>
+void check_entries(const Layer& layer, const Tree<T>& node, const Shape& input, bool state) {
+  const std::size_t declared = state ? layer.state_entries(input) : layer.param_entries(input);
+  if (node.size() == declared) return;
+  const std::vector<std::string> names = declared_entries(layer, input, state);
+  reject_undeclared(node, names, layer.kind(), !layer.parts(input).empty(),
+                    state ? "state" : "params");
 }
 
 }  // namespace
@@ -111,11 +155,32 @@ void Network::check_tree(const Tree<T>& tree, const char* what, bool allow_empty
   bool ok = !tree.is_leaf() && tree.size() == layers_.size();
   for (std::size_t i = 0; ok && i < layers_.size(); ++i) ok = tree.name(i) == layers_[i].name;
   if (ok) return;
+  std::vector<std::string> names;
   std::string expected, found;
-  for (const auto& e : layers_) expected += (expected.empty() ? "" : ", ") + e.name;
+  for (const auto& e : layers_) {
+    names.push_back(e.name);
+    expected += (expected.empty() ? "" : ", ") + e.name;
+  }
+  if (!tree.is_leaf() && tree.size() != layers_.size())
+    reject_undeclared(tree, names, kind(), true, what);  // an extra entry, named on its own
   for (std::size_t i = 0; i < tree.size(); ++i) found += (i ? ", " : "") + tree.name(i);
   throw ConfigError(std::string(what) + " do not belong to this network: expected entries (" +
                     expected + "), found (" + (tree.is_leaf() ? "a tensor" : found) + ")");
+}
+
+template <class T>
+void Network::check_children(const Tree<T>& params, const Tree<T>& state,
+                             const Shape& input) const {
+  Shape shape = input;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const Entry& e = layers_[i];
+    in_child(e.name, [&] {
+      const Shape out = e.layer->output_shape(shape);
+      check_entries(*e.layer, params.child(i), shape, false);
+      if (!state.empty()) check_entries(*e.layer, state.child(i), shape, true);
+      shape = out;
+    });
+  }
 }
 
 template <class T>
@@ -124,10 +189,11 @@ void Network::forward_t(const Tree<T>& params, const Tree<T>& state, const Const
   check_tree(params, "params", false);
   check_tree(state, "state", true);
   check_rows(x->n_rows, x_shape);
-  output_shape(x_shape);  // the whole network is checked before any data flows
+  check_children(params, state, x_shape);  // the whole network, before any data flows
 
   auto& cache = out.template reuse_cache<NetworkCache<T>>();
   cache.steps.resize(layers_.size());
+  cache.input = x_shape;
   ConstBuffer<T> current = x;
   Shape shape = x_shape;
   bool any_state = false;
@@ -189,6 +255,9 @@ void Network::backward_t(const Tree<T>& params, const Cache& cache_base, const a
     const Needs child_needs = needs.child(e.name, i > 0 || needs.input);
     in_child(e.name, [&] {
       e.layer->backward_into(params.child(i), *cache.steps[i].cache, *d, child_needs, out.parts[i]);
+      // After the child has accepted the cache, whose shapes are then the child's own.
+      check_entries(*e.layer, params.child(i), i == 0 ? cache.input : cache.steps[i - 1].shape,
+                    false);
     });
     d = &out.parts[i].dx;
   }
@@ -200,7 +269,7 @@ void Network::infer_t(const Tree<T>& params, const Tree<T>& state, const arma::M
   check_tree(params, "params", false);
   check_tree(state, "state", true);
   check_rows(x.n_rows, x_shape);
-  output_shape(x_shape);
+  check_children(params, state, x_shape);
   arma::Mat<T> buffers[2];
   const arma::Mat<T>* current = &x;
   Shape shape = x_shape;

@@ -94,6 +94,20 @@ BOOST_AUTO_TEST_CASE(scale_layer_nests_inside_networks) {
 }
 // [custom-layer-tests]
 
+BOOST_AUTO_TEST_CASE(a_network_rejects_an_entry_a_custom_layer_does_not_declare) {
+  // Scale does not override param_entries: the default counts its param_specs.
+  const Network net{Dense(4, 5), Scale(5), Dense(5, 2)};
+  Rng rng(3);
+  auto params = net.init(Shape{4}, he_normal(), rng);
+  params.at("scale1").add("extra", TreeF(arma::fmat(5, 1, arma::fill::ones)));
+  BOOST_CHECK_EXCEPTION(net.forward(params, arma::fmat(4, 3, arma::fill::ones)), ConfigError,
+                        [](const ConfigError& e) {
+                          return std::string(e.what()) ==
+                                 "scale1: unexpected entry 'extra' in the params (the scale "
+                                 "layer's params are scale)";
+                        });
+}
+
 // y = 2x with a backward that forgets the factor 2: the gradient check must catch it.
 struct Broken : LayerImpl<Broken> {
   std::string kind() const override { return "broken"; }

@@ -102,6 +102,87 @@ BOOST_AUTO_TEST_CASE(params_with_other_names_throw_config_error) {
   });
 }
 
+namespace {
+
+// Expects forward, backward and infer of `net` on `params` each to throw ConfigError with
+// the path (of the layer whose params hold the entry) and message given; `good` are the
+// network's own params (backward gets the cache of a forward on them).
+void expect_unexpected_entry(const Network& net, const TreeF& good, const TreeF& params,
+                             const std::string& path, const std::string& message) {
+  const arma::fmat x(6, 3, arma::fill::randn);
+  const auto out = net.forward(good, x);
+  const arma::fmat dy(2, 3, arma::fill::ones);
+  const auto check = [&](const ConfigError& e) {
+    BOOST_TEST(e.path() == path);
+    BOOST_TEST(std::string(e.what()) == message);
+    return true;
+  };
+  BOOST_CHECK_EXCEPTION(net.forward(params, x), ConfigError, check);
+  BOOST_CHECK_EXCEPTION(net.backward(params, *out.cache, dy), ConfigError, check);
+  BOOST_CHECK_EXCEPTION(net.infer(params, x), ConfigError, check);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_entry_no_layer_declares_throws_config_error_naming_it_and_its_layer) {
+  const Network net = classifier_net();
+  Rng rng(1);
+  const TreeF good = net.init(Shape{6}, xavier_uniform(), rng);
+  const TreeF extra(arma::fmat(2, 2, arma::fill::ones));
+
+  TreeF in_a_layer = good;
+  in_a_layer.at("dense1").add("extra", extra);
+  expect_unexpected_entry(net, good, in_a_layer, "dense1",
+                          "dense1: unexpected entry 'extra' in the params (the dense layer's "
+                          "params are weight, bias)");
+
+  TreeF in_a_nested_layer = good;
+  in_a_nested_layer.at("classifier/dense2").add("extra", extra);
+  expect_unexpected_entry(net, good, in_a_nested_layer, "classifier/dense2",
+                          "classifier/dense2: unexpected entry 'extra' in the params (the dense "
+                          "layer's params are weight, bias)");
+
+  TreeF in_a_nested_network = good;
+  in_a_nested_network.at("classifier").add("dense9", TreeF());
+  expect_unexpected_entry(net, good, in_a_nested_network, "classifier",
+                          "classifier: unexpected entry 'dense9' in the params (the network's "
+                          "layers are dense1, dense2)");
+
+  TreeF in_the_network = good;
+  in_the_network.add("dense9", TreeF());
+  expect_unexpected_entry(net, good, in_the_network, "",
+                          "unexpected entry 'dense9' in the params (the network's layers are "
+                          "dense1, classifier)");
+}
+
+BOOST_AUTO_TEST_CASE(an_entry_under_a_layer_without_params_throws_config_error) {
+  const Network net{Dense(6, 4), ReLU(), Dense(4, 2)};
+  Rng rng(1);
+  const TreeF good = net.init(Shape{6}, xavier_uniform(), rng);
+  for (const TreeF& entry : {TreeF(arma::fmat(2, 2, arma::fill::ones)), TreeF()}) {
+    TreeF params = good;
+    params.at("relu1").add("extra", entry);
+    expect_unexpected_entry(net, good, params, "relu1",
+                            "relu1: unexpected entry 'extra' in the params (the relu layer has no "
+                            "params)");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_entry_no_layer_declares_in_the_state_throws_config_error) {
+  const Network net = classifier_net();
+  Rng rng(1);
+  const TreeF params = net.init(Shape{6}, xavier_uniform(), rng);
+  TreeF state = net.init_state(Shape{6});
+  state.at("classifier/dense1").add("extra", TreeF(arma::fmat(2, 2, arma::fill::ones)));
+  const arma::fmat x(6, 3, arma::fill::randn);
+  const std::string message =
+      "classifier/dense1: unexpected entry 'extra' in the state (the dense layer has no state)";
+  BOOST_CHECK_EXCEPTION(net.forward(params, x, Shape{6}, Context{}, state), ConfigError,
+                        [&](const ConfigError& e) { return std::string(e.what()) == message; });
+  BOOST_CHECK_EXCEPTION(net.infer(params, x, Shape{6}, state), ConfigError,
+                        [&](const ConfigError& e) { return std::string(e.what()) == message; });
+}
+
 BOOST_AUTO_TEST_CASE(nan_input_with_checking_on_throws_numeric_error_naming_the_layer) {
   const Network net = classifier_net();
   Rng rng(1);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "alloc_counter.hpp"
+#include "layercache/layercache.hpp"
 #include "layercache/optimizers.hpp"
 #include "layercache/rng.hpp"
 
@@ -696,6 +697,44 @@ BOOST_AUTO_TEST_CASE(a_state_written_through_tree_is_checked_again_at_the_next_u
   opt.update(params, column_tree_under("dense1", {0.5, -1.0, 2.0}), state);
   state.tree().at("scale_by_adam/nu/dense1/w").value()(1) = -3.0;
   expect_refused<ConfigError>(opt, state, "scale_by_adam/nu/dense1/w", "must be ≥ 0");
+}
+
+BOOST_AUTO_TEST_CASE(steady_state_training_step_of_an_mlp_makes_no_heap_allocation,
+                     *boost::unit_test::precondition(allocations_are_counted)) {
+  // The whole step (forward with the network's checks of its params, loss, backward,
+  // update) on one thread, after two warm-up steps have given every buffer its shape.
+  const Network net{Dense(20, 32), ReLU(), Dense(32, 16), ReLU(), Dense(16, 4)};
+  Rng rng(3);
+  TreeF params = net.init(Shape{20}, he_normal(), rng);
+  TreeF state = net.init_state(Shape{20});
+  const arma::fmat x(20, 64, arma::fill::randn);
+  arma::uvec labels(64);
+  for (arma::uword i = 0; i < labels.n_elem; ++i) labels[i] = i % 4;
+  const Optimizer opt = momentum({.learning_rate = 0.01, .momentum = 0.9});
+  OptStateF opt_state = opt.init(params);
+  const SoftmaxCrossEntropy loss;
+  StepWorkspace<float> ws;
+  Needs needs;
+  needs.input = false;
+  const auto step = [&] {
+    train_step(net, params, state, opt, opt_state, loss, x, Shape{20}, labels, needs, Context{},
+               ws);
+  };
+  {
+    // The counter must see the first step give the buffers their shapes, or the count
+    // below proves nothing.
+    lcbench::alloc::Scope counting;
+    step();
+    BOOST_TEST_REQUIRE(counting.counts().allocations() >= 1u);
+  }
+  step();
+  std::uint64_t allocations = 0;
+  {
+    lcbench::alloc::Scope counting;
+    for (int i = 0; i < 3; ++i) step();
+    allocations = counting.counts().allocations();
+  }
+  BOOST_TEST(allocations == 0u);
 }
 
 // ===== slice-wise and multi-threaded updates =================================================

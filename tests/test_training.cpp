@@ -717,6 +717,54 @@ BOOST_AUTO_TEST_CASE(fit_rejects_params_with_an_entry_the_network_does_not_decla
   BOOST_TEST(t.params.identical(before));
 }
 
+BOOST_AUTO_TEST_CASE(train_step_rejects_params_with_an_entry_no_layer_declares_and_changes_nothing) {
+  // A dense layer's extra tensor, and a layer name the nested network does not have; each
+  // on one thread, split by batch and split by layers.
+  const Network net{named("encoder", Network{Dense(2, 8), ReLU()}), Dense(8, 2)};
+  const Dataset<float> data = blobs(64, 1);
+  struct Case {
+    const char* parent;
+    const char* entry;
+    TreeF value;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"encoder/dense1", "extra", TreeF(arma::fmat(2, 2, arma::fill::ones)),
+       "encoder/dense1: unexpected entry 'extra' in the params (the dense layer's params are "
+       "weight, bias)"},
+      {"encoder", "dense9", TreeF(arma::fmat(8, 2, arma::fill::ones)),
+       "encoder: unexpected entry 'dense9' in the params (the network's layers are dense1, "
+       "relu1)"},
+  };
+  for (const Case& c : cases)
+    for (const auto& [threads, split] : {std::pair{std::size_t(1), Split::automatic},
+                                         std::pair{std::size_t(2), Split::batch},
+                                         std::pair{std::size_t(2), Split::layers}}) {
+      BOOST_TEST_CONTEXT(c.parent << "/" << c.entry << ", " << threads << " threads") {
+        Rng rng(2);
+        Trainee t(net, data.shape, rng, 0.1, threads, split);
+        t.params.at(c.parent).add(c.entry, c.value);
+        t.opt_state = t.opt.init(t.params);  // the optimizer takes any params
+        const TreeF params_before = t.params;
+        const TreeF opt_before = t.opt_state.tree();
+        const auto expected = [&](const ConfigError& e) {
+          return std::string(e.what()) == c.message;
+        };
+        BOOST_CHECK_EXCEPTION(train_step(net, t.params, t.state, t.opt, t.opt_state,
+                                         SoftmaxCrossEntropy(), data.x, data.shape, data.labels,
+                                         Needs{}, Context{}, t.ws),
+                              ConfigError, expected);
+        BOOST_TEST(t.params.identical(params_before));
+        BOOST_TEST(t.opt_state.tree().identical(opt_before));
+        BOOST_CHECK_EXCEPTION(predict(net, t.params, t.state, data.x, data.shape, 16, threads),
+                              ConfigError, expected);
+        BOOST_CHECK_EXCEPTION(evaluate(net, t.params, t.state, SoftmaxCrossEntropy(), data, 16,
+                                       threads),
+                              ConfigError, expected);
+      }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(evaluate_and_predict_in_batches_equal_one_full_pass) {
   const Network net = small_net();
   const Dataset<float> data = blobs(103, 3);

@@ -258,6 +258,17 @@ class Layer {
   virtual std::vector<TensorSpec> state_specs(const Shape& input) const;
   /// Children of a combinator with their input shapes (none for a plain layer).
   virtual std::vector<Part> parts(const Shape& input) const;
+  /// Number of entries of this layer's own node in a params tree for the given input shape:
+  /// one per part and one per tensor of param_specs, as init makes them. A network compares
+  /// it with the params it is given on every call, so that an entry no layer declares is a
+  /// ConfigError instead of being passed over (and moved by the optimizer). The default
+  /// counts parts(input) and param_specs(input), which allocates for a layer that owns
+  /// tensors: such a layer overrides it with the count alone to keep a steady-state step
+  /// allocation-free.
+  virtual std::size_t param_entries(const Shape& input) const;
+  /// Number of entries of this layer's own node in a state tree for the given input shape:
+  /// one per part and one per tensor of state_specs (see param_entries).
+  virtual std::size_t state_entries(const Shape& input) const;
 
   /// Forward pass writing into `out` (reused when shapes match).
   virtual void forward_into(const Tree<float>& params, const Tree<float>& state,

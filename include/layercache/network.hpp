@@ -4,8 +4,10 @@
 // counter: Network{Dense(784, 256), ReLU(), Dense(256, 10)} has children dense1, relu1,
 // dense2, and params paths dense1/weight, dense1/bias, dense2/weight, dense2/bias. A layer
 // without params still has an (empty) entry, so params from a network of another structure
-// are rejected. The shape check runs through the whole network before any data flows, and
-// every error a child throws is rethrown with the child's name prepended to its path.
+// are rejected, and so is an entry no layer declares (dense1/extra, relu1/extra, dense9),
+// which a layer would pass over and an optimizer would move. The shape check and these
+// checks run through the whole network before any data flows, and every error a child throws
+// is rethrown with the child's name prepended to its path.
 #pragma once
 
 #include <initializer_list>
@@ -22,6 +24,7 @@ namespace layercache {
 template <class T>
 struct NetworkCache : Cache {
   std::vector<ForwardResult<T>> steps;  ///< one per child, in order; steps[i].output (n_i × batch)
+  Shape input;  ///< the network's per-sample input shape (steps[i].shape is child i's output)
 
   const char* kind() const noexcept override { return "network"; }
   void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override;
@@ -38,6 +41,10 @@ class Network : public LayerImpl<Network> {
   std::string kind() const override { return "network"; }
   Shape output_shape(const Shape& input) const override;
   std::vector<Part> parts(const Shape& input) const override;
+  /// One entry per child, whatever the input shape.
+  std::size_t param_entries(const Shape& /*input*/) const override { return layers_.size(); }
+  /// One entry per child, whatever the input shape.
+  std::size_t state_entries(const Shape& /*input*/) const override { return layers_.size(); }
 
   /// Number of children.
   std::size_t size() const noexcept { return layers_.size(); }
@@ -68,6 +75,10 @@ class Network : public LayerImpl<Network> {
   };
   template <class T>
   void check_tree(const Tree<T>& tree, const char* what, bool allow_empty) const;
+  // Each child's output shape, and its own node of params (and of state, unless empty)
+  // against what it declares, from `input` through the whole network.
+  template <class T>
+  void check_children(const Tree<T>& params, const Tree<T>& state, const Shape& input) const;
   std::vector<Entry> layers_;
 };
 

@@ -64,6 +64,8 @@ class Conv2D : public LayerImpl<Conv2D> {
   std::string kind() const override { return "conv2d"; }
   Shape output_shape(const Shape& input) const override;
   std::vector<TensorSpec> param_specs(const Shape& input) const override;
+  /// Two entries, weight and bias; one without a bias. Any input shape.
+  std::size_t param_entries(const Shape& /*input*/) const override { return options_.bias ? 2 : 1; }
 
   /// The options the layer was built with.
   const Conv2DOptions& options() const noexcept { return options_; }

@@ -35,6 +35,8 @@ class Dense : public LayerImpl<Dense> {
   std::string kind() const override { return "dense"; }
   Shape output_shape(const Shape& input) const override;
   std::vector<TensorSpec> param_specs(const Shape& input) const override;
+  /// Two entries, weight and bias; one without a bias. Any input shape.
+  std::size_t param_entries(const Shape& /*input*/) const override { return options_.bias ? 2 : 1; }
 
   /// Input features.
   std::size_t n_in() const noexcept { return n_in_; }
