@@ -464,6 +464,219 @@ void save_impl(const std::string& file, const NamedTrees<T>& trees, const Checkp
   throw DataError("corrupt checkpoint: " + what + hdf5_reason(), file);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Object headers are checked before HDF5 loads them.
+//
+// libhdf5 1.10 leaks memory whenever it refuses certain damaged object headers: the header
+// itself when it fails its checksum or claims to reach past the end of the file (HDF5 builds
+// it from the header's first bytes, then drops it when the load fails; fixed upstream in 2024,
+// never in the 1.10 series), and its list of continuation chunks when one of those cannot be
+// loaded. Nothing in HDF5's API frees either, and the memory left out on HDF5's free lists
+// keeps it from shutting down: at exit it prints "HDF5: infinite loop closing library". So
+// before HDF5 opens an object, layercache reads the object's header through HDF5's own file
+// descriptor and checks it as HDF5 will (where it ends, its checksum, the same for each
+// continuation chunk); a damaged header is refused here, and HDF5 never reads it.
+
+constexpr std::uint64_t undefined_address = ~std::uint64_t(0);
+
+// An unsigned little-endian integer of n (1 to 8) bytes.
+std::uint64_t little_endian(const unsigned char* p, unsigned n) {
+  std::uint64_t value = 0;
+  for (unsigned i = 0; i < n; ++i) value |= std::uint64_t(p[i]) << (8 * i);
+  return value;
+}
+
+class HeaderCheck {
+ public:
+  // The checks for the file `h5` (opened with the sec2 driver); nothing when HDF5's file
+  // descriptor or the superblock is not one this understands (HDF5 then reads unchecked).
+  static std::optional<HeaderCheck> of(hid_t h5, const std::string& file) {
+    void* handle = nullptr;
+    struct stat info {};
+    if (H5Fget_vfd_handle(h5, H5P_DEFAULT, &handle) < 0 || !handle) return std::nullopt;
+    HeaderCheck check;
+    check.file_ = file;
+    check.fd_ = *static_cast<int*>(handle);
+    if (::fstat(check.fd_, &info) != 0) return std::nullopt;
+    const auto size = static_cast<std::uint64_t>(info.st_size);
+    // HDF5 looks for the superblock at 0, 512, 1024, 2048, ... (after a user block).
+    std::vector<unsigned char> sb;
+    for (std::uint64_t at = 0; at + 8 <= size; at = at == 0 ? 512 : 2 * at) {
+      check.super_ = at;
+      if (check.read_physical(at, 8, sb) && std::memcmp(sb.data(), "\x89HDF\r\n\x1a\n", 8) == 0)
+        return check.read_superblock() ? std::optional<HeaderCheck>(std::move(check))
+                                       : std::nullopt;
+    }
+    return std::nullopt;
+  }
+
+  std::uint64_t root() const noexcept { return root_; }
+
+  // Throws DataError when the object header at `address` (an address as HDF5 gives them,
+  // e.g. in H5L_info_t) is damaged so that HDF5 would refuse it and leak.
+  void object_header(std::uint64_t address, const std::string& what) {
+    if (address >= eoa_ || !checked_.insert(address).second) return;
+    const auto damaged = [&](const std::string& how) {
+      throw DataError("corrupt checkpoint: the object header of " + what + " " + how, file_);
+    };
+    std::vector<unsigned char> image;
+    const std::uint64_t room = eoa_ - address;
+    read(address, static_cast<std::size_t>(std::min<std::uint64_t>(room, 512)), image);
+    const unsigned char* p = image.data();
+    std::vector<Chunk> chunks;
+    int version = 1;
+    bool creation_order = false;
+    if (image.size() >= 4 && std::memcmp(p, "OHDR", 4) == 0) {  // version 2, with a checksum
+      version = 2;
+      if (image.size() < 6) damaged("is cut off by the end of the file");
+      const unsigned flags = p[5];
+      if (p[4] != 2 || (flags & ~0x3Fu) != 0) return;  // HDF5 refuses it without leaking
+      // Signature, version, flags, [4 times], [attribute phase change], size of chunk 0.
+      const unsigned size_bytes = 1u << (flags & 3);
+      const std::size_t prefix =
+          6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0) + size_bytes;
+      if (prefix > image.size()) damaged("is cut off by the end of the file");
+      const unsigned char* size_field = p + prefix - size_bytes;
+      if ((flags & 0x10) && little_endian(size_field - 4, 2) < little_endian(size_field - 2, 2))
+        return;
+      creation_order = (flags & 0x04) != 0;
+      const std::uint64_t chunk0 = little_endian(size_field, size_bytes);
+      if (chunk0 > 0 && chunk0 < (creation_order ? 6u : 4u)) return;
+      if (chunk0 > room - prefix || room - prefix - chunk0 < 4)
+        damaged("reaches past the end of the file");
+      const auto total = static_cast<std::size_t>(prefix + chunk0 + 4);
+      read(address, total, image);
+      if (!checksum_matches(image)) damaged("does not match its checksum");
+      continuations(image.data() + prefix, image.data() + total - 4, version, creation_order,
+                    chunks);
+    } else {  // version 1, without a checksum: only its extent can be checked
+      if (image.empty() || p[0] != 1) return;
+      if (image.size() < 16) damaged("is cut off by the end of the file");
+      const std::uint64_t messages = little_endian(p + 2, 2), chunk0 = little_endian(p + 8, 4);
+      if ((messages > 0 && chunk0 < 8) || (messages == 0 && chunk0 > 0)) return;
+      if (chunk0 > room - 16) damaged("reaches past the end of the file");
+      const auto total = static_cast<std::size_t>(16 + chunk0);
+      read(address, total, image);
+      continuations(image.data() + 16, image.data() + total, version, false, chunks);
+    }
+    // Continuation chunks, which may hold further continuation messages.
+    std::set<std::uint64_t> seen;
+    for (std::size_t i = 0; i < chunks.size() && i < max_chunks; ++i) {
+      const Chunk chunk = chunks[i];
+      if (!seen.insert(chunk.address).second) continue;
+      if (chunk.address >= eoa_ || chunk.size > eoa_ - chunk.address)
+        damaged("continues past the end of the file");
+      if (version == 1) {
+        read(chunk.address, static_cast<std::size_t>(chunk.size), image);
+        continuations(image.data(), image.data() + image.size(), version, false, chunks);
+        continue;
+      }
+      if (chunk.size < 8) damaged("has a continuation chunk too small to be one");
+      read(chunk.address, static_cast<std::size_t>(chunk.size), image);
+      if (std::memcmp(image.data(), "OCHK", 4) != 0 || !checksum_matches(image))
+        damaged("has a continuation chunk that does not match its checksum");
+      continuations(image.data() + 4, image.data() + image.size() - 4, version, creation_order,
+                    chunks);
+    }
+  }
+
+ private:
+  struct Chunk {
+    std::uint64_t address, size;
+  };
+  static constexpr std::size_t max_chunks = 1 << 16;
+
+  std::string file_;
+  int fd_ = -1;
+  std::uint64_t super_ = 0;  // where the superblock is: the file's addresses count from here
+  std::uint64_t eoa_ = 0;    // the end of the file's address space, as its superblock says
+  std::uint64_t root_ = 0;   // the root group's object header
+  unsigned address_size_ = 8, length_size_ = 8;
+  std::set<std::uint64_t> checked_;
+
+  // Reads n bytes at a physical offset, as HDF5's sec2 driver does: zeros past the end of the
+  // file. False when the file cannot be read.
+  bool read_physical(std::uint64_t offset, std::size_t n, std::vector<unsigned char>& out) const {
+    out.assign(n, 0);
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t got =
+          ::pread(fd_, out.data() + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return false;
+      if (got == 0) break;
+      done += static_cast<std::size_t>(got);
+    }
+    return true;
+  }
+  void read(std::uint64_t address, std::size_t n, std::vector<unsigned char>& out) const {
+    if (!read_physical(super_ + address, n, out))
+      throw IoError("cannot read checkpoint: " + std::string(std::strerror(errno)), file_);
+  }
+
+  // Superblock versions 0 to 3: sizes of addresses and lengths, the end of the address space
+  // and the root group's object header.
+  bool read_superblock() {
+    std::vector<unsigned char> sb;
+    if (!read_physical(super_, 128, sb)) return false;
+    const unsigned version = sb[8];
+    std::size_t at = 0;
+    if (version <= 1) {
+      address_size_ = sb[13], length_size_ = sb[14];
+      at = version == 0 ? 24 : 28;
+    } else if (version <= 3) {
+      address_size_ = sb[9], length_size_ = sb[10];
+      at = 12;
+    } else {
+      return false;
+    }
+    const auto valid = [](unsigned n) { return n == 2 || n == 4 || n == 8; };
+    if (!valid(address_size_) || !valid(length_size_)) return false;
+    const auto address = [&] {
+      const std::uint64_t value = little_endian(sb.data() + at, address_size_);
+      at += address_size_;
+      return value == (address_size_ == 8 ? ~std::uint64_t(0)
+                                          : (std::uint64_t(1) << (8 * address_size_)) - 1)
+                 ? undefined_address
+                 : value;
+    };
+    const std::uint64_t base = address();
+    address();  // v0/1: the free-space info; v2/3: the superblock extension
+    const std::uint64_t eof = address();
+    if (version <= 1) {
+      address();           // the driver information block
+      at += length_size_;  // the root's symbol table entry: its name's offset, then its header
+    }
+    root_ = address();
+    if (base == undefined_address || eof == undefined_address || eof < base) return false;
+    eoa_ = eof - base;
+    return true;
+  }
+
+  // HDF5's checksum of metadata: lookup3 over all but the last 4 bytes, which hold it.
+  static bool checksum_matches(const std::vector<unsigned char>& image) {
+    const std::size_t n = image.size() - 4;
+    return lookup3(image.data(), n) == little_endian(image.data() + n, 4);
+  }
+
+  // Appends the continuation messages among the messages in [p, end) of an object header
+  // chunk; stops where HDF5 would find the messages malformed (it then refuses the header).
+  void continuations(const unsigned char* p, const unsigned char* end, int version,
+                     bool creation_order, std::vector<Chunk>& out) const {
+    const std::size_t header = version == 1 ? 8 : creation_order ? 6 : 4;
+    while (p < end && static_cast<std::size_t>(end - p) >= header) {
+      const unsigned type = version == 1 ? unsigned(little_endian(p, 2)) : p[0];
+      const std::size_t size = little_endian(p + (version == 1 ? 2 : 1), 2);
+      p += header;
+      if (size > static_cast<std::size_t>(end - p)) return;
+      if (type == 0x10 && size >= address_size_ + length_size_)
+        out.push_back(
+            {little_endian(p, address_size_), little_endian(p + address_size_, length_size_)});
+      p += size;
+    }
+  }
+};
+
 Handle open_for_reading(const std::string& file) {
   struct stat info {};
   if (::stat(file.c_str(), &info) != 0)
@@ -472,7 +685,11 @@ Handle open_for_reading(const std::string& file) {
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw IoError("cannot read checkpoint: " + std::string(std::strerror(errno)), file);
   ::close(fd);
-  Handle h5(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  // The sec2 driver (HDF5's default) explicitly: HeaderCheck reads through its descriptor.
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!access.valid() || H5Pset_fapl_sec2(access) < 0)
+    throw DataError("cannot set up HDF5 property lists" + hdf5_reason(), file);
+  Handle h5(H5Fopen(file.c_str(), H5F_ACC_RDONLY, access), H5Fclose);
   if (!h5.valid())
     throw DataError("not a readable HDF5 file (truncated, corrupt or not HDF5)" + hdf5_reason(),
                     file);
@@ -672,7 +889,7 @@ arma::Mat<T> read_dataset(hid_t set, const std::string& path, const std::string&
 template <class T>
 Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path,
                   const std::string& file, hsize_t file_size, int depth,
-                  StructureChecksum& structure, bool values) {
+                  StructureChecksum& structure, bool values, HeaderCheck* headers) {
   const std::string what = in_quotes(path);
   if (depth > max_depth) throw DataError("entries nested deeper than 256 levels at " + what, file);
   H5L_info_t link;
@@ -681,6 +898,7 @@ Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path
     throw DataError(what + " is a soft or external link; a checkpoint holds only groups and "
                            "datasets",
                     file);
+  if (headers) headers->object_header(link.u.address, what);
   Handle object(H5Oopen(parent, name.c_str(), H5P_DEFAULT), H5Oclose);
   if (!object.valid()) corrupt(file, what);
   const H5I_type_t kind = H5Iget_type(object);
@@ -692,7 +910,7 @@ Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path
   Tree<T> tree;
   for (const std::string& child : link_names(object, path, file))
     tree.add(child, read_node<T>(object, child, join_path(path, child), file, file_size,
-                                 depth + 1, structure, values));
+                                 depth + 1, structure, values, headers));
   return tree;
 }
 
@@ -702,6 +920,8 @@ template <class T>
 Checkpoint<T> load_impl(const std::string& file, const std::string* only) {
   Hdf5Session session;
   Handle h5 = open_for_reading(file);
+  std::optional<HeaderCheck> headers = HeaderCheck::of(h5, file);
+  if (headers) headers->object_header(headers->root(), "the root group");
   Checkpoint<T> checkpoint;
   checkpoint.info = read_root<T>(h5, file);
   const auto stored_structure = read_int_attribute(h5, checksum_name, file);
@@ -714,7 +934,8 @@ Checkpoint<T> load_impl(const std::string& file, const std::string* only) {
   const std::vector<std::string> names = link_names(root, "", file);
   for (const std::string& name : names) {
     const bool wanted = !only || name == *only;
-    Tree<T> tree = read_node<T>(root, name, name, file, file_size, 1, structure, wanted);
+    Tree<T> tree = read_node<T>(root, name, name, file, file_size, 1, structure, wanted,
+                                headers ? &*headers : nullptr);
     if (wanted) checkpoint.trees.add(name, std::move(tree));
   }
   if (stored_structure && *stored_structure != structure.value())
