@@ -70,6 +70,18 @@ void check_entries(const Layer& layer, const Tree<T>& node, const Shape& input, 
                     state ? "state" : "params");
 }
 
+// The path of the layer that first reads the input of `layer` (given `input`), down through
+// nested combinators: "encoder/dense1" for a network whose first child is network "encoder".
+std::string first_layer_path(const Layer& layer, const Shape& input) {
+  std::string path;
+  std::vector<Part> parts = layer.parts(input);
+  while (!parts.empty()) {
+    path = join_path(path, parts.front().name);
+    parts = parts.front().layer->parts(parts.front().input);
+  }
+  return path;
+}
+
 }  // namespace
 
 template <class T>
@@ -197,10 +209,12 @@ void Network::forward_t(const Tree<T>& params, const Tree<T>& state, const Const
   ConstBuffer<T> current = x;
   Shape shape = x_shape;
   bool any_state = false;
+  // With checking on, the input is checked once and then each child's output, so a NaN is
+  // reported where it appears: by the (innermost) first layer, or by the layer that made it.
+  if (ctx.check_finite && !x->is_finite())
+    throw NumericError("input contains NaN or Inf", first_layer_path(*this, x_shape));
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const Entry& e = layers_[i];
-    if (ctx.check_finite && !current->is_finite())
-      throw NumericError("input contains NaN or Inf", e.name);
     in_child(e.name, [&] {
       e.layer->forward_into(params.child(i), child_or_empty(state, i), current, shape, ctx,
                             cache.steps[i]);
@@ -208,9 +222,9 @@ void Network::forward_t(const Tree<T>& params, const Tree<T>& state, const Const
     current = cache.steps[i].output;
     shape = cache.steps[i].shape;
     any_state = any_state || !cache.steps[i].state.empty();
+    if (ctx.check_finite && !current->is_finite())
+      throw NumericError("output contains NaN or Inf", e.name);
   }
-  if (ctx.check_finite && !current->is_finite())
-    throw NumericError("output contains NaN or Inf", layers_.back().name);
   out.output = current;
   out.shape = shape;
   if (any_state) {

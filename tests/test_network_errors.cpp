@@ -19,6 +19,13 @@ Network classifier_net() {
   return Network{Dense(6, 4), named("classifier", Network{Dense(4, 3), Dense(3, 2)})};
 }
 
+// A forward context with NaN/Inf checking on.
+Context checking_finite() {
+  Context ctx;
+  ctx.check_finite = true;
+  return ctx;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(wrong_input_rows_throw_shape_error_naming_the_layer) {
@@ -207,6 +214,35 @@ BOOST_AUTO_TEST_CASE(nan_appearing_inside_a_nested_network_names_the_layer_that_
   ctx.check_finite = true;
   BOOST_CHECK_EXCEPTION(net.forward(params, x, ctx), NumericError,
                         [](const NumericError& e) { return e.path() == "classifier/dense2"; });
+}
+
+BOOST_AUTO_TEST_CASE(nan_made_by_a_layer_before_the_last_names_that_layer_not_the_next) {
+  const Network net = classifier_net();
+  Rng rng(1);
+  const arma::fmat x(6, 3, arma::fill::randn);
+  for (const std::string path : {"dense1", "classifier/dense1"}) {
+    auto params = net.init(Shape{6}, xavier_uniform(), rng);
+    params.at(path + "/bias").value()(0, 0) = arma::datum::nan;
+    BOOST_CHECK_EXCEPTION(net.forward(params, x, checking_finite()), NumericError,
+                          [&](const NumericError& e) {
+                            return std::string(e.what()) ==
+                                   path + ": output contains NaN or Inf";
+                          });
+  }
+}
+
+BOOST_AUTO_TEST_CASE(nan_input_of_a_nested_first_network_names_its_innermost_first_layer) {
+  const Network net{named("encoder", Network{named("block", Network{Dense(6, 4)}), ReLU()}),
+                    Dense(4, 2)};
+  Rng rng(1);
+  const auto params = net.init(Shape{6}, xavier_uniform(), rng);
+  arma::fmat x(6, 3, arma::fill::randn);
+  x(5, 2) = arma::datum::inf;
+  BOOST_CHECK_EXCEPTION(net.forward(params, x, checking_finite()), NumericError,
+                        [](const NumericError& e) {
+                          return std::string(e.what()) ==
+                                 "encoder/block/dense1: input contains NaN or Inf";
+                        });
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_layer_names_are_rejected) {
