@@ -70,6 +70,17 @@ void check_entries(const Layer& layer, const Tree<T>& node, const Shape& input, 
                     state ? "state" : "params");
 }
 
+// True when backward has a gradient to compute in `params`, a child's node of the params:
+// it holds a tensor that `frozen` (the child's frozen set, null for none) does not cover.
+template <class T>
+bool wants_grads(const Tree<T>& params, const FrozenSet* frozen) {
+  if (frozen && frozen->all()) return false;
+  if (params.is_leaf()) return true;
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (wants_grads(params.child(i), frozen ? frozen->child(params.name(i)) : nullptr)) return true;
+  return false;
+}
+
 // The path of the layer that first reads the input of `layer` (given `input`), down through
 // nested combinators: "encoder/dense1" for a network whose first child is network "encoder".
 std::string first_layer_path(const Layer& layer, const Shape& input) {
@@ -262,11 +273,26 @@ void Network::backward_t(const Tree<T>& params, const Cache& cache_base, const a
     }
   } lend(out, n);
 
+  // Unless the caller wants dx, the layers before the first one with a gradient to compute
+  // (frozen or without params) need nothing: they run no backward, and that one computes no dx.
+  std::size_t first = 0;
+  const auto frozen_in = [&](std::size_t i) {
+    return needs.frozen ? needs.frozen->child(layers_[i].name) : nullptr;
+  };
+  if (!needs.input)
+    while (first < n && !wants_grads(params.child(first), frozen_in(first))) ++first;
+  if (first > 0) out.parts[0].dx.reset();  // the network's dx, not wanted
+  for (std::size_t i = 0; i < first; ++i)
+    in_child(layers_[i].name, [&] {
+      check_entries(*layers_[i].layer, params.child(i),
+                    i == 0 ? cache.input : cache.steps[i - 1].shape, false);
+    });
+
   const arma::Mat<T>* d = &dy;
-  for (std::size_t i = n; i-- > 0;) {
+  for (std::size_t i = n; i-- > first;) {
     const Entry& e = layers_[i];
     if (!cache.steps[i].cache) throw CacheError("the cache holds no entry for this layer", e.name);
-    const Needs child_needs = needs.child(e.name, i > 0 || needs.input);
+    const Needs child_needs = needs.child(e.name, i > first || needs.input);
     in_child(e.name, [&] {
       e.layer->backward_into(params.child(i), *cache.steps[i].cache, *d, child_needs, out.parts[i]);
       // After the child has accepted the cache, whose shapes are then the child's own.

@@ -36,3 +36,56 @@ BOOST_AUTO_TEST_CASE(caches_report_the_data_of_their_buffers) {
   BOOST_TEST(seen[2] == seen[1]);
   BOOST_TEST(out.cache->bytes() == (4 + 8) * 5 * sizeof(float));
 }
+
+namespace {
+// y = x, counting its backward calls into a counter the test owns.
+struct CountsBackward : PassThroughLayer<CountsBackward> {
+  static constexpr const char* name = "counts_backward";
+  explicit CountsBackward(int* calls) : calls(calls) {}
+  Shape output_shape(const Shape& input) const override { return input; }
+  template <class T>
+  void backward_t(const Tree<T>& params, const Cache& cache, const arma::Mat<T>& dy,
+                  const Needs& needs, BackwardResult<T>& out) const {
+    ++*calls;
+    PassThroughLayer<CountsBackward>::backward_t(params, cache, dy, needs, out);
+  }
+  int* calls;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(layers_before_the_first_with_a_gradient_to_compute_run_no_backward) {
+  int calls = 0;
+  const Network net{named("encoder", Network{Dense(4, 5), CountsBackward(&calls), Dense(5, 5),
+                                             CountsBackward(&calls)}),
+                    named("head", Network{Dense(5, 2)})};
+  Rng rng(1);
+  const auto params = net.init(Shape{4}, he_normal(), rng);
+  const arma::fmat x(4, 3, arma::fill::randn);
+  const arma::fmat dy(2, 3, arma::fill::randn);
+  const auto fwd = net.forward(params, x);
+  const auto full = net.backward(params, *fwd.cache, dy);
+  calls = 0;
+
+  const FrozenSet encoder = freeze(params, {"encoder"});
+  Needs needs;
+  needs.input = false;
+  needs.frozen = &encoder;
+  const auto head_only = net.backward(params, *fwd.cache, dy, needs);
+  BOOST_TEST(calls == 0);  // nothing in the frozen encoder needs dx
+  BOOST_TEST(head_only.dx.is_empty());
+  BOOST_TEST(head_only.grads.at("encoder/dense1/weight").value().is_empty());
+  BOOST_TEST(head_only.grads.at("encoder/dense2/weight").value().is_empty());
+  BOOST_TEST(head_only.grads.at("head").identical(full.grads.at("head")));
+
+  const FrozenSet first_dense = freeze(params, {"encoder/dense1"});
+  needs.frozen = &first_dense;
+  const auto after_first = net.backward(params, *fwd.cache, dy, needs);
+  BOOST_TEST(calls == 1);  // the layer after encoder/dense2 passes its dy on, the one before not
+  BOOST_TEST(after_first.grads.at("encoder/dense2").identical(full.grads.at("encoder/dense2")));
+
+  calls = 0;
+  needs.input = true;  // the caller wants dx: every layer runs
+  const auto with_dx = net.backward(params, *fwd.cache, dy, needs);
+  BOOST_TEST(calls == 2);
+  BOOST_TEST(with_dx.dx.n_rows == 4u);
+}
