@@ -208,8 +208,10 @@ std::vector<std::pair<std::string, const arma::Mat<T>*>> flatten(const Tree<T>& 
   return out;
 }
 
-bool path_matches(std::string_view pattern, std::string_view path) noexcept {
-  // Iterative glob with single-star backtracking.
+namespace {
+
+// Glob match of the whole of `path`, with single-star backtracking.
+bool glob_matches(std::string_view pattern, std::string_view path) noexcept {
   std::size_t p = 0, s = 0, star = std::string_view::npos, mark = 0;
   while (s < path.size()) {
     if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == path[s])) {
@@ -222,12 +224,22 @@ bool path_matches(std::string_view pattern, std::string_view path) noexcept {
       p = star + 1;
       s = ++mark;
     } else {
-      // A pattern naming a whole branch matches everything beneath it.
-      return p == pattern.size() && p > 0 && path[s] == '/';
+      return false;
     }
   }
   while (p < pattern.size() && pattern[p] == '*') ++p;
   return p == pattern.size();
+}
+
+}  // namespace
+
+bool path_matches(std::string_view pattern, std::string_view path) noexcept {
+  if (glob_matches(pattern, path)) return true;
+  // A pattern naming a whole branch (with or without wildcards) matches everything beneath it.
+  for (std::size_t end = path.find('/'); end != std::string_view::npos;
+       end = path.find('/', end + 1))
+    if (glob_matches(pattern, path.substr(0, end))) return true;
+  return false;
 }
 
 template class Tree<float>;

@@ -108,6 +108,13 @@ BOOST_AUTO_TEST_CASE(glob_patterns_match_paths) {
   BOOST_TEST(path_matches("dense?/weight", "dense2/weight"));
 }
 
+BOOST_AUTO_TEST_CASE(a_pattern_with_wildcards_matching_a_branch_matches_everything_beneath_it) {
+  BOOST_TEST(path_matches("*/dense1", "encoder/dense1/weight"));
+  BOOST_TEST(path_matches("enc*der/dense?", "encoder/dense1/bias"));
+  BOOST_TEST(!path_matches("*/dense1", "encoder/dense10/weight"));
+  BOOST_TEST(!path_matches("*/dense1", "encoder/dense2/weight"));
+}
+
 BOOST_AUTO_TEST_CASE(freeze_marks_matching_leaves_and_rejects_unmatched_patterns) {
   const TreeF t = two_layer_tree();
   const FrozenSet frozen = freeze(t, {"dense1/*"});

@@ -151,8 +151,8 @@ Tree<To> convert(const Tree<From>& tree) {
 }
 
 /// Glob match of a slash-separated path: '*' matches any run of characters (including '/'),
-/// '?' matches one character. A pattern that names a branch exactly also matches every
-/// path beneath it ("encoder" matches "encoder/dense1/weight").
+/// '?' matches one character. A pattern that matches a branch also matches every path
+/// beneath it ("encoder" and "*/dense1" match "encoder/dense1/weight").
 bool path_matches(std::string_view pattern, std::string_view path) noexcept;
 
 extern template class Tree<float>;
