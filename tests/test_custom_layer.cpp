@@ -108,8 +108,9 @@ BOOST_AUTO_TEST_CASE(a_network_rejects_an_entry_a_custom_layer_does_not_declare)
                         });
 }
 
-// y = 2x with a backward that forgets the factor 2: the gradient check must catch it.
-struct Broken : LayerImpl<Broken> {
+// y = 2x with a wrong backward, dx = WrongDx{}(dy): the gradient check must catch it.
+template <class WrongDx>
+struct Broken : LayerImpl<Broken<WrongDx>> {
   std::string kind() const override { return "broken"; }
   Shape output_shape(const Shape& in) const override { return in; }
   template <class T>
@@ -122,7 +123,7 @@ struct Broken : LayerImpl<Broken> {
   template <class T>
   void backward_t(const Tree<T>&, const Cache&, const arma::Mat<T>& dy, const Needs&,
                   BackwardResult<T>& out) const {
-    out.dx = dy;  // wrong: should be 2 dy
+    out.dx = WrongDx{}(dy);
   }
   template <class T>
   void infer_t(const Tree<T>&, const Tree<T>&, const arma::Mat<T>& x, const Shape&,
@@ -131,8 +132,24 @@ struct Broken : LayerImpl<Broken> {
   }
 };
 
+// dx = dy: forgets the factor 2.
+struct ForgetsTheFactor {
+  template <class T>
+  arma::Mat<T> operator()(const arma::Mat<T>& dy) const { return dy; }
+};
+
+// dx = 2 dy but for a NaN in its first entry: every later entry is right.
+struct NanInTheFirstEntry {
+  template <class T>
+  arma::Mat<T> operator()(const arma::Mat<T>& dy) const {
+    arma::Mat<T> dx = 2 * dy;
+    dx(0, 0) = std::numeric_limits<T>::quiet_NaN();
+    return dx;
+  }
+};
+
 BOOST_AUTO_TEST_CASE(a_broken_backward_fails_the_gradient_check) {
-  const auto result = testing::check_gradients(Broken{}, Shape{3});
+  const auto result = testing::check_gradients(Broken<ForgetsTheFactor>{}, Shape{3});
   BOOST_TEST(!result.passed);
   BOOST_TEST(result.worst.path == "input");
   BOOST_TEST(result.worst.relative_error > 0.3);
@@ -182,4 +199,51 @@ BOOST_AUTO_TEST_CASE(a_backward_that_ignores_needs_fails_the_cache_contract) {
              report);
   BOOST_TEST(result.failures.size() == 2u, report);
   BOOST_TEST(testing::check_gradients(Greedy{}, Shape{4}).passed);  // its gradients are right
+}
+
+BOOST_AUTO_TEST_CASE(a_nan_gradient_fails_the_gradient_check_and_is_named_as_the_worst_entry) {
+  const auto result = testing::check_gradients(Broken<NanInTheFirstEntry>{}, Shape{3});
+  BOOST_TEST(!result.passed, result.report());
+  BOOST_TEST(result.worst.path == "input");
+  BOOST_TEST(result.worst.index == 0u);
+  BOOST_TEST(std::isinf(result.worst.relative_error));
+}
+
+// y = x ⊙ x whose backward reads the input the layer kept in itself during the last forward
+// instead of the one in its cache (a mutable member, against the contract): the gradient
+// check cannot see it, the cache-contract check must.
+struct KeepsInputInItself : LayerImpl<KeepsInputInItself> {
+  mutable arma::mat last_x;  // wrong: a layer holds hyper-parameters only
+  std::string kind() const override { return "keeps_input"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  template <class T>
+  void forward_t(const Tree<T>&, const Tree<T>&, const ConstBuffer<T>& x, const Shape& s,
+                 const Context&, ForwardResult<T>& out) const {
+    check_rows(x->n_rows, s);
+    out.write_output(x->n_rows, x->n_cols) = *x % *x;
+    out.shape = s;
+    out.template reuse_cache<ScaleCache<T>>().x = x;
+    last_x = arma::conv_to<arma::mat>::from(*x);
+  }
+  template <class T>
+  void backward_t(const Tree<T>&, const Cache& cache, const arma::Mat<T>& dy,
+                  const Needs& needs, BackwardResult<T>& out) const {
+    cache_as<ScaleCache<T>>(cache, "keeps_input");
+    if (!needs.input) return out.dx.reset();
+    out.dx = 2 * dy % arma::conv_to<arma::Mat<T>>::from(last_x);
+  }
+  template <class T>
+  void infer_t(const Tree<T>&, const Tree<T>&, const arma::Mat<T>& x, const Shape&,
+               arma::Mat<T>& y) const {
+    y = x % x;
+  }
+};
+
+BOOST_AUTO_TEST_CASE(a_backward_that_reads_values_kept_in_the_layer_fails_the_cache_contract) {
+  BOOST_TEST(testing::check_gradients(KeepsInputInItself{}, Shape{4}).passed);
+  const auto result = testing::check_cache_contract(KeepsInputInItself{}, Shape{4});
+  BOOST_TEST(!result.passed);
+  BOOST_TEST(result.failures.size() == 1u, result.report());
+  BOOST_TEST(result.report().find("backward reads only its cache") != std::string::npos,
+             result.report());
 }

@@ -9,7 +9,8 @@
 // dx and grads given dy = r. The relative error of one entry is
 //   |a − n| / max(|a| + |n|, floor)
 // (a analytic, n numeric); the floor keeps entries that are zero in exact arithmetic from
-// dividing round-off by round-off. The worst entry is reported by tensor path.
+// dividing round-off by round-off. A NaN on either side counts as an infinite error. The
+// worst entry is reported by tensor path.
 #pragma once
 
 #include <armadillo>
@@ -99,6 +100,8 @@ struct ContractResult {
 /// - the output has the shape output_shape() predicts;
 /// - forward twice gives the same output, bit for bit;
 /// - backward leaves the cache unchanged, and twice gives the same gradients;
+/// - backward reads only its cache: after a forward on another batch, the first batch's
+///   cache gives the same gradients (a layer keeping values in itself fails);
 /// - infer equals forward's output;
 /// - results written into reused buffers equal fresh results, bit for bit;
 /// - backward honours Needs: dx is empty when Needs::input is false, and with every tensor
