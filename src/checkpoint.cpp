@@ -294,6 +294,9 @@ void check_trees(const NamedTrees<T>& trees, const CheckpointInfo& info, const s
     throw ConfigError("checkpoint metadata must be text without NUL characters", file);
 }
 
+// The 8 bytes an HDF5 superblock starts with.
+constexpr char hdf5_signature[] = "\x89HDF\r\n\x1a\n";
+
 // Bob Jenkins' lookup3 hash (hashlittle, initial value 0): HDF5's checksum of its metadata.
 std::uint32_t lookup3(const unsigned char* k, std::size_t length) {
   const auto rot = [](std::uint32_t x, int r) { return (x << r) | (x >> (32 - r)); };
@@ -324,7 +327,7 @@ std::uint32_t lookup3(const unsigned char* k, std::size_t length) {
 // the image without updating the superblock's checksum; this recomputes it.
 void fix_superblock_checksum(std::vector<char>& image) {
   auto* bytes = reinterpret_cast<unsigned char*>(image.data());
-  if (image.size() < 12 || std::memcmp(bytes, "\x89HDF\r\n\x1a\n", 8) != 0 ||
+  if (image.size() < 12 || std::memcmp(bytes, hdf5_signature, 8) != 0 ||
       (bytes[8] != 2 && bytes[8] != 3))
     return;
   const std::size_t offset = 12 + 4 * std::size_t(bytes[9]);  // 4 addresses, then the checksum
@@ -503,7 +506,7 @@ class HeaderCheck {
     std::vector<unsigned char> sb;
     for (std::uint64_t at = 0; at + 8 <= size; at = at == 0 ? 512 : 2 * at) {
       check.super_ = at;
-      if (check.read_physical(at, 8, sb) && std::memcmp(sb.data(), "\x89HDF\r\n\x1a\n", 8) == 0)
+      if (check.read_physical(at, 8, sb) && std::memcmp(sb.data(), hdf5_signature, 8) == 0)
         return check.read_superblock() ? std::optional<HeaderCheck>(std::move(check))
                                        : std::nullopt;
     }

@@ -282,11 +282,13 @@ void Network::backward_t(const Tree<T>& params, const Cache& cache_base, const a
   if (!needs.input)
     while (first < n && !wants_grads(params.child(first), frozen_in(first))) ++first;
   if (first > 0) out.parts[0].dx.reset();  // the network's dx, not wanted
+  // Child i's input shape, against which its params entries are checked (skipped or not).
+  const auto input_of = [&](std::size_t i) -> const Shape& {
+    return i == 0 ? cache.input : cache.steps[i - 1].shape;
+  };
   for (std::size_t i = 0; i < first; ++i)
-    in_child(layers_[i].name, [&] {
-      check_entries(*layers_[i].layer, params.child(i),
-                    i == 0 ? cache.input : cache.steps[i - 1].shape, false);
-    });
+    in_child(layers_[i].name,
+             [&] { check_entries(*layers_[i].layer, params.child(i), input_of(i), false); });
 
   const arma::Mat<T>* d = &dy;
   for (std::size_t i = n; i-- > first;) {
@@ -296,8 +298,7 @@ void Network::backward_t(const Tree<T>& params, const Cache& cache_base, const a
     in_child(e.name, [&] {
       e.layer->backward_into(params.child(i), *cache.steps[i].cache, *d, child_needs, out.parts[i]);
       // After the child has accepted the cache, whose shapes are then the child's own.
-      check_entries(*e.layer, params.child(i), i == 0 ? cache.input : cache.steps[i - 1].shape,
-                    false);
+      check_entries(*e.layer, params.child(i), input_of(i), false);
     });
     d = &out.parts[i].dx;
   }
