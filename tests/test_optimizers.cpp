@@ -688,6 +688,16 @@ BOOST_AUTO_TEST_CASE(state_values_are_checked_once_after_restoring_and_never_for
   restored.tree();         // handed out for writing
   for (int i = 0; i < 3; ++i) opt.update(params, grads, restored);
   BOOST_TEST(calls == 2);
+  // Reads through a const state cost nothing; any writable access costs one check.
+  const OptStateD& view = restored;
+  BOOST_TEST(view.at("count").value()(0) == 9.0);
+  BOOST_TEST(view.child(0).value()(0) == 9.0);
+  BOOST_TEST(view.find("count") != nullptr);
+  opt.update(params, grads, restored);
+  BOOST_TEST(calls == 2);
+  restored.at("count");
+  for (int i = 0; i < 2; ++i) opt.update(params, grads, restored);
+  BOOST_TEST(calls == 3);
 }
 
 BOOST_AUTO_TEST_CASE(a_state_written_through_tree_is_checked_again_at_the_next_update) {
@@ -697,6 +707,28 @@ BOOST_AUTO_TEST_CASE(a_state_written_through_tree_is_checked_again_at_the_next_u
   opt.update(params, column_tree_under("dense1", {0.5, -1.0, 2.0}), state);
   state.tree().at("scale_by_adam/nu/dense1/w").value()(1) = -3.0;
   expect_refused<ConfigError>(opt, state, "scale_by_adam/nu/dense1/w", "must be ≥ 0");
+}
+
+BOOST_AUTO_TEST_CASE(a_state_written_through_its_own_tree_members_is_checked_again_at_the_next_update) {
+  // Each writable member of the Tree<T> interface the state inherits counts as a write.
+  const Optimizer opt = adam();
+  const std::vector<std::function<void(OptStateD&)>> writes = {
+      [](OptStateD& s) { s.at("scale_by_adam/nu/dense1/w").value()(1) = -3.0; },
+      [](OptStateD& s) { s.child(1).at("nu/dense1/w").value()(1) = -3.0; },
+      [](OptStateD& s) { s.find("scale_by_adam")->at("nu/dense1/w").value()(1) = -3.0; },
+      [](OptStateD& s) {
+        s.for_each([](const std::string& path, arma::mat& m) {
+          if (path == "scale_by_adam/nu/dense1/w") m(1) = -3.0;
+        });
+      },
+  };
+  for (const auto& write : writes) {
+    TreeD params = nested_params();
+    OptStateD state = opt.init(params);
+    opt.update(params, column_tree_under("dense1", {0.5, -1.0, 2.0}), state);
+    write(state);
+    expect_refused<ConfigError>(opt, state, "scale_by_adam/nu/dense1/w", "must be ≥ 0");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(steady_state_training_step_of_an_mlp_makes_no_heap_allocation,

@@ -290,9 +290,9 @@ std::string Optimizer::describe() const {
 template <class T>
 OptState<T> Optimizer::init(const Tree<T>& params) const {
   OptState<T> state;
-  state.add("count", Tree<T>(arma::Mat<T>(1, 1, arma::fill::zeros)));
+  state.raw().add("count", Tree<T>(arma::Mat<T>(1, 1, arma::fill::zeros)));
   for (std::size_t i = 0; i < transforms_.size(); ++i)
-    state.add(names_[i], transforms_[i]->init(params));
+    state.raw().add(names_[i], transforms_[i]->init(params));
   state.updates_ = zeros_like(params);  // sized now, so the first update need not allocate
   state.values_checked_ = true;         // fresh values: nothing to check
   return state;
@@ -379,7 +379,7 @@ double Optimizer::update_by_trees(Tree<T>& params, const Tree<T>& grads, OptStat
                                   std::int64_t step) const {
   copy_into_buffer(grads, state.updates_);
   for (std::size_t i = 0; i < transforms_.size(); ++i)
-    transforms_[i]->update(state.updates_, state.child(i + 1), params, step);
+    transforms_[i]->update(state.updates_, state.raw().child(i + 1), params, step);
 
   // Apply it: params += u on every non-frozen leaf.
   double norm_squared = 0.0;
@@ -389,7 +389,7 @@ double Optimizer::update_by_trees(Tree<T>& params, const Tree<T>& grads, OptStat
       },
       state.updates_, params);
   // A float count is exact up to 2^24 updates and then stays there (see docs/optimizers.md).
-  state.child(0).value()(0, 0) = static_cast<T>(step + 1);
+  state.raw().child(0).value()(0, 0) = static_cast<T>(step + 1);
   return std::sqrt(norm_squared);
 }
 
@@ -419,7 +419,7 @@ double Optimizer::update_by_slices(Tree<T>& params, const Tree<T>& grads, OptSta
       std::size_t leaf = 0;
       optim::for_each_update(
           [&](const arma::Mat<T>&, arma::Mat<T>& m) { pointers[leaf++ * per_leaf + entry] = m.memptr(); },
-          grads, state.child(i + 1).child(static_cast<std::size_t>(e)));
+          grads, state.raw().child(i + 1).child(static_cast<std::size_t>(e)));
     }
   }
 
@@ -465,7 +465,7 @@ double Optimizer::update_by_slices(Tree<T>& params, const Tree<T>& grads, OptSta
     executor->run(task, &job);
   double norm_squared = 0.0;
   for (double part : norms) norm_squared += part;
-  state.child(0).value()(0, 0) = static_cast<T>(step + 1);
+  state.raw().child(0).value()(0, 0) = static_cast<T>(step + 1);
   return std::sqrt(norm_squared);
 }
 
@@ -474,7 +474,7 @@ void Optimizer::report(OptState<T>& state, double value) const {
   check_state_layout(state);
   for (std::size_t i = 0; i < transforms_.size(); ++i) {
     try {
-      transforms_[i]->report(state.child(i + 1), value);
+      transforms_[i]->report(state.raw().child(i + 1), value);
     } catch (Error& e) {
       e.prepend_path(names_[i]);
       throw;

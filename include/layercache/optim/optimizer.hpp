@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -43,9 +44,13 @@ class Optimizer;
 /// non-const tree(), is not, and the next Optimizer::update checks every value once (each
 /// transform's Transform::check_values: no NaN or Inf, no negative second moment, ...)
 /// before it changes anything; an update that succeeds marks the state good again. So a
-/// restored state costs one pass over its values, and every other step none. Values
-/// written through the Tree<T> interface the state inherits (state.at(path).value() = ...)
-/// are not tracked: write through tree() instead, or wrap the edited tree anew.
+/// restored state costs one pass over its values, and every other step none.
+///
+/// Every member that hands out something writable (the non-const value, child, at, find,
+/// add and for_each, as well as tree()) counts as a write: after any of them, the next
+/// update checks the values again. Reads through a const state (`std::as_const(state)`)
+/// cost nothing. Only a write through a separate `Tree<T>&` bound to the state (`Tree<T>&
+/// t = state;`) goes unseen; call tree() after such a write to have it checked.
 template <class T>
 class OptState : public Tree<T> {
  public:
@@ -65,8 +70,42 @@ class OptState : public Tree<T> {
   /// The state tree (what a checkpoint saves).
   const Tree<T>& tree() const noexcept { return *this; }
 
+  // The members of Tree<T> that give write access, each marking the values unchecked.
+  /// As Tree<T>::value(); the next update checks the values again.
+  arma::Mat<T>& value() { return tree().value(); }
+  /// As Tree<T>::value().
+  const arma::Mat<T>& value() const { return Tree<T>::value(); }
+  /// As Tree<T>::child(i); the next update checks the values again.
+  Tree<T>& child(std::size_t i) { return tree().child(i); }
+  /// As Tree<T>::child(i).
+  const Tree<T>& child(std::size_t i) const { return Tree<T>::child(i); }
+  /// As Tree<T>::add; the next update checks the values again.
+  Tree<T>& add(std::string name, Tree<T> child) {
+    return tree().add(std::move(name), std::move(child));
+  }
+  /// As Tree<T>::find(name); the next update checks the values again.
+  Tree<T>* find(std::string_view name) noexcept { return tree().find(name); }
+  /// As Tree<T>::find(name).
+  const Tree<T>* find(std::string_view name) const noexcept { return Tree<T>::find(name); }
+  /// As Tree<T>::at(path); the next update checks the values again.
+  Tree<T>& at(std::string_view path) { return tree().at(path); }
+  /// As Tree<T>::at(path).
+  const Tree<T>& at(std::string_view path) const { return Tree<T>::at(path); }
+  /// As Tree<T>::for_each with writable tensors; the next update checks the values again.
+  void for_each(const std::function<void(const std::string&, arma::Mat<T>&)>& f,
+                const std::string& prefix = {}) {
+    tree().for_each(f, prefix);
+  }
+  /// As Tree<T>::for_each.
+  void for_each(const std::function<void(const std::string&, const arma::Mat<T>&)>& f,
+                const std::string& prefix = {}) const {
+    Tree<T>::for_each(f, prefix);
+  }
+
  private:
   friend class Optimizer;
+  // The tree for the optimizer, which keeps values_checked_ up to date itself.
+  Tree<T>& raw() noexcept { return *this; }
   bool values_checked_ = false;  // the values are known good: made by init or checked since
   Tree<T> updates_;  // workspace mirroring the grads: the update being built (empty if frozen)
   std::vector<T*> slice_pointers_;        // workspace of the slice-wise update (see Transform)
