@@ -7,9 +7,11 @@
 #include <cstdlib>
 #include <new>
 
-#ifdef __SANITIZE_ADDRESS__
-// AddressSanitizer replaces malloc and operator new with its own; memory from glibc's
-// allocator would reach its free. This build replaces nothing and counts nothing.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// AddressSanitizer and ThreadSanitizer replace malloc and operator new with their own;
+// memory from glibc's allocator would reach their free, and ThreadSanitizer's runtime
+// allocates before it can run instrumented code. This build replaces nothing and counts
+// nothing.
 namespace lcbench::alloc {
 bool available() { return false; }
 void enable() {}
@@ -213,4 +215,4 @@ void* pvalloc(std::size_t n) noexcept {
 
 }  // extern "C"
 
-#endif  // __SANITIZE_ADDRESS__
+#endif  // __SANITIZE_ADDRESS__ || __SANITIZE_THREAD__

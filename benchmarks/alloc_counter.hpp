@@ -19,8 +19,9 @@
 // worker threads too. Do not call things that allocate themselves (printing, reading
 // /proc/self/status) inside a counted region.
 //
-// Under AddressSanitizer (GCC's __SANITIZE_ADDRESS__), which replaces malloc itself, nothing is
-// replaced: counts() stays zero and available() is false, so a caller can skip its check.
+// Under AddressSanitizer or ThreadSanitizer (GCC's __SANITIZE_ADDRESS__, __SANITIZE_THREAD__),
+// which replace malloc themselves, nothing is replaced: counts() stays zero and available()
+// is false, so a caller can skip its check.
 #pragma once
 
 #include <cstdint>

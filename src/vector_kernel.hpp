@@ -3,7 +3,9 @@
 // for the baseline x86-64 instruction set, whose vectors hold 4 floats; on GCC for x86-64
 // with glibc the marked function is also compiled for x86-64-v3 (AVX2 and FMA, 8 floats), and
 // the dynamic loader picks the variant the CPU supports once, at load time (an ifunc).
-// Elsewhere the macro is empty and the function is compiled once.
+// Elsewhere the macro is empty and the function is compiled once; so it is under
+// ThreadSanitizer, whose instrumented ifunc resolver would run while the loader relocates
+// the library, before the sanitizer's runtime is set up, and crash the program.
 //
 // The variants may round differently (FMA contracts a·b + c), so a result can differ in
 // its last bits between two CPUs; on one machine every call takes the same variant, and
@@ -13,7 +15,7 @@
 #include <cstddef>  // defines __GLIBC__ where the C library is glibc (ifuncs need it)
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
-    !defined(__AVX2__)
+    !defined(__AVX2__) && !defined(__SANITIZE_THREAD__)
 #define LAYERCACHE_VECTOR_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define LAYERCACHE_VECTOR_KERNEL
