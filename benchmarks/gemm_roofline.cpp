@@ -46,6 +46,7 @@
 // flavours; the symbol is the same in all of them).
 extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_num_threads(void);
+extern "C" char* openblas_get_corename(void);
 
 namespace {
 
@@ -206,6 +207,7 @@ int main(int argc, char** argv) {
       .integer("threads", opt.threads)
       .str("strategy", rows ? "layers" : data ? "data" : "blas")
       .integer("openblas_threads", openblas_get_num_threads())
+      .str("blas_core", openblas_get_corename())
       .integer("batch", static_cast<long long>(B))
       .integer("repeats", repeats)
       .integer("evict_kb", static_cast<long long>(opt.evict_kb))

@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
   // --width N is this program's own flag; the rest are the shared benchmark flags.
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
+    if (std::string(argv[i]) == "--blas-core") {  // benchmarks/run runs every program on these
+      std::printf("%s\n", blas_info().core.c_str());
+      return 0;
+    }
     if (std::string(argv[i]) == "--width" && i + 1 < argc) {
       mlp_width = std::stoul(argv[++i]);
       continue;
@@ -80,7 +84,8 @@ int main(int argc, char** argv) {
     args.push_back(argv[i]);
   }
   const Options opt = parse_options(int(args.size()), args.data(), ("train_" + net_name).c_str(),
-                                    "  --width N      hidden width of the MLP (default 512)\n");
+                                    "  --width N      hidden width of the MLP (default 512)\n"
+                                    "  --blas-core    print the BLAS kernels layercache runs on, and exit\n");
   const double load_start = loadavg_1m();
   // With --strategy data (the default) and several threads, training splits each batch
   // across the threads (train_step) and inference splits each request (predict); with
@@ -168,6 +173,7 @@ int main(int argc, char** argv) {
       .integer("threads", opt.threads)
       .str("strategy", split_training || split_inference ? opt.strategy : "blas")
       .integer("openblas_threads", blas_threads())
+      .str("blas_core", blas_info().core)
       .integer("batch", static_cast<long long>(opt.batch))
       .integer("width", net_name == "mlp" ? static_cast<long long>(mlp_width) : 0)
       .integer("warmup", opt.warmup)

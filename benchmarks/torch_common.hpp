@@ -44,6 +44,7 @@
 
 extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_num_threads(void);
+extern "C" char* openblas_get_corename(void);
 
 namespace lcbench::torchbench {
 
@@ -219,6 +220,7 @@ int run(const Options& opt, const std::string& name, const std::vector<std::int6
       .integer("torch_threads", torch::get_num_threads())
       .integer("interop_threads", at::get_num_interop_threads())
       .integer("openblas_threads", openblas_get_num_threads())
+      .str("blas_core", openblas_get_corename())
       .str("omp_wait_policy", omp_wait_policy())
       .integer("batch", static_cast<long long>(opt.batch))
       .integer("warmup", opt.warmup)

@@ -65,6 +65,8 @@ int main(int argc, char** argv) try {
   TreeF params = net.init(train.shape, he_normal(), rng);
   TreeF state = net.init_state(train.shape);
   std::cout << net.summary(train.shape);
+  const BlasInfo blas = blas_info();  // OpenBLAS's kernels, and why (docs/performance.md)
+  std::printf("blas: %s kernels (%s)\n", blas.core.c_str(), blas.reason.c_str());
 
   // Adam with a short linear warmup and a cosine decay over the whole run.
   const auto steps = std::int64_t(args.epochs * ((train.size() + args.batch_size - 1) / args.batch_size));

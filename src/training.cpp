@@ -22,11 +22,6 @@
 #include "vector_kernel.hpp"
 #include "worker_pool.hpp"
 
-extern "C" {
-void openblas_set_num_threads(int);
-int openblas_get_num_threads(void);
-}
-
 namespace layercache {
 namespace {
 
@@ -225,11 +220,11 @@ std::size_t shard_count(const StepWorkspace<T>& ws, const arma::Mat<T>& x,
 // Sets the BLAS to one thread for the lifetime of the guard.
 class SingleThreadedBlas {
  public:
-  SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
-    if (saved_ != 1) openblas_set_num_threads(1);
+  SingleThreadedBlas() : saved_(blas_threads()) {
+    if (saved_ != 1) set_blas_threads(1);
   }
   ~SingleThreadedBlas() {
-    if (saved_ != 1) openblas_set_num_threads(saved_);
+    if (saved_ != 1) set_blas_threads(saved_);
   }
   SingleThreadedBlas(const SingleThreadedBlas&) = delete;
   SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
@@ -785,10 +780,6 @@ arma::Mat<T> predict(const Layer& network, const Tree<T>& params, const Tree<T>&
   }
   return out;
 }
-
-void set_blas_threads(int threads) { openblas_set_num_threads(threads > 0 ? threads : 0); }
-
-int blas_threads() { return openblas_get_num_threads(); }
 
 #define LAYERCACHE_INSTANTIATE_TRAINING(T)                                                     \
   template StepResult train_step(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&,           \

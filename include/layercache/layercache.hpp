@@ -11,6 +11,7 @@
 // See docs/contract.md.
 #pragma once
 
+#include "layercache/blas.hpp"
 #include "layercache/checkpoint.hpp"
 #include "layercache/data.hpp"
 #include "layercache/errors.hpp"

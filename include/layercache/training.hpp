@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "layercache/blas.hpp"
 #include "layercache/data.hpp"
 #include "layercache/layer.hpp"
 #include "layercache/losses.hpp"
@@ -371,10 +372,5 @@ template <class T>
 arma::Mat<T> predict(const Layer& network, const Tree<T>& params, const Tree<T>& state,
                      const arma::Mat<T>& x, const Shape& x_shape, std::size_t batch_size = 1024,
                      std::size_t threads = 1);
-
-/// Sets the number of threads the BLAS uses (OpenBLAS); 0 restores its default.
-void set_blas_threads(int threads);
-/// The number of threads the BLAS uses.
-int blas_threads();
 
 }  // namespace layercache
