@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <strings.h>
+#include <vector>
 
 extern "C" {
 void openblas_set_num_threads(int);
@@ -25,6 +26,18 @@ namespace {
 
 // OpenBLAS's name for its generic x86-64 kernels, its choice for a CPU model it does not know.
 constexpr const char* generic_core = "Prescott";
+
+// The kernels a CPU with these features can run, newest first; none without AVX.
+std::vector<std::string> kernels_newest_first(const CpuFeatures& cpu) {
+  const bool avx512 = cpu.avx512f && cpu.avx512vl && cpu.avx512bw && cpu.avx512dq && cpu.avx2 &&
+                      cpu.fma;
+  std::vector<std::string> out;
+  if (avx512 && cpu.avx512_bf16) out.push_back("Cooperlake");
+  if (avx512) out.push_back("SkylakeX");
+  if (cpu.avx2 && cpu.fma) out.push_back("Haswell");
+  if (cpu.avx) out.push_back("Sandybridge");
+  return out;
+}
 
 std::string text(const char* s) { return s ? std::string(s) : std::string(); }
 
@@ -44,8 +57,8 @@ BlasInfo choose_kernels() {
     info.reason = "OpenBLAS chose them by the CPU's model";
     return info;
   }
-  const std::string wanted = openblas_kernels_for(CpuFeatures::of_this_cpu());
-  if (wanted.empty()) {
+  const std::vector<std::string> candidates = kernels_newest_first(CpuFeatures::of_this_cpu());
+  if (candidates.empty()) {
     info.reason = "the CPU has no AVX: OpenBLAS's generic kernels are its best";
     return info;
   }
@@ -53,18 +66,25 @@ BlasInfo choose_kernels() {
     info.reason = "this OpenBLAS is built for one CPU; its kernels cannot be changed";
     return info;
   }
-  // Nothing else runs yet: this is layercache's load, before main (or within dlopen).
-  ::setenv("OPENBLAS_CORETYPE", wanted.c_str(), 1);
-  gotoblas_dynamic_quit();
-  gotoblas_dynamic_init();
-  ::unsetenv("OPENBLAS_CORETYPE");
-  info.core = text(openblas_get_corename());
+  // Nothing else runs yet: this is layercache's load, before main (or within dlopen). An
+  // older OpenBLAS may lack the newest kernels (it then falls back to its generic ones
+  // again): the next older kernels are tried.
+  for (const std::string& wanted : candidates) {
+    ::setenv("OPENBLAS_CORETYPE", wanted.c_str(), 1);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    ::unsetenv("OPENBLAS_CORETYPE");
+    info.core = text(openblas_get_corename());
+    if (same_name(info.core, wanted)) {
+      info.replaced = true;
+      info.reason = "OpenBLAS does not know this CPU's model and fell back to its generic "
+                    "kernels; the CPU's features allow " + wanted;
+      return info;
+    }
+  }
   info.replaced = !same_name(info.core, info.detected_core);
-  info.reason = info.replaced
-                    ? "OpenBLAS does not know this CPU's model and fell back to its generic "
-                      "kernels; the CPU's features allow " + wanted
-                    : "OpenBLAS does not know this CPU's model, and has no " + wanted +
-                          " kernels to replace its generic ones";
+  info.reason = "OpenBLAS does not know this CPU's model, and has none of the kernels its "
+                "features allow (" + candidates.front() + " and older)";
   return info;
 }
 
@@ -99,12 +119,8 @@ CpuFeatures CpuFeatures::of_this_cpu() noexcept {
 }
 
 std::string openblas_kernels_for(const CpuFeatures& cpu) {
-  const bool avx512 = cpu.avx512f && cpu.avx512vl && cpu.avx512bw && cpu.avx512dq && cpu.avx2 &&
-                      cpu.fma;
-  if (avx512) return cpu.avx512_bf16 ? "Cooperlake" : "SkylakeX";
-  if (cpu.avx2 && cpu.fma) return "Haswell";
-  if (cpu.avx) return "Sandybridge";
-  return "";
+  const std::vector<std::string> kernels = kernels_newest_first(cpu);
+  return kernels.empty() ? std::string() : kernels.front();
 }
 
 BlasInfo blas_info() {

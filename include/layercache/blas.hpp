@@ -47,7 +47,8 @@ struct BlasInfo {
 
 /// The BLAS's kernels and how they were chosen. The choice is made once, when layercache
 /// loads: OpenBLAS's generic fallback ("Prescott") on a CPU with AVX or better is replaced by
-/// openblas_kernels_for(CpuFeatures::of_this_cpu()). A set OPENBLAS_CORETYPE (any value) is
+/// openblas_kernels_for(CpuFeatures::of_this_cpu()), or by the next older kernels the CPU can
+/// run where this OpenBLAS lacks those. A set OPENBLAS_CORETYPE (any value) is
 /// the user's choice and is kept, as is any kernel OpenBLAS picked by the CPU's model.
 BlasInfo blas_info();
 
