@@ -45,9 +45,9 @@ bool same_name(const std::string& a, const std::string& b) {
   return strcasecmp(a.c_str(), b.c_str()) == 0;
 }
 
+// The kernels' choice at load (blas_info() fills in config and replaced as they are now).
 BlasInfo choose_kernels() {
   BlasInfo info;
-  info.config = text(openblas_get_config());
   info.detected_core = info.core = text(openblas_get_corename());
   if (const char* forced = std::getenv("OPENBLAS_CORETYPE")) {
     info.reason = "OPENBLAS_CORETYPE=" + std::string(forced) + " chose them";
@@ -76,13 +76,11 @@ BlasInfo choose_kernels() {
     ::unsetenv("OPENBLAS_CORETYPE");
     info.core = text(openblas_get_corename());
     if (same_name(info.core, wanted)) {
-      info.replaced = true;
       info.reason = "OpenBLAS does not know this CPU's model and fell back to its generic "
                     "kernels; the CPU's features allow " + wanted;
       return info;
     }
   }
-  info.replaced = !same_name(info.core, info.detected_core);
   info.reason = "OpenBLAS does not know this CPU's model, and has none of the kernels its "
                 "features allow (" + candidates.front() + " and older)";
   return info;
@@ -127,6 +125,7 @@ BlasInfo blas_info() {
   BlasInfo info = startup_choice();
   info.config = text(openblas_get_config());  // as they are now
   info.core = text(openblas_get_corename());
+  info.replaced = !same_name(info.core, info.detected_core);
   return info;
 }
 
