@@ -53,39 +53,25 @@ class ShardsHandle {
 };
 }  // namespace detail
 
-/// How a training step shares its work between several threads (StepWorkspace::split).
+/// How a training step shares its work between several threads (StepWorkspace::split);
+/// docs/training.md, "Threads", compares them.
 enum class Split {
   /// `batch` when the batch is large enough for two shards of min_shard_columns and the
   /// network has no state, `layers` otherwise.
   automatic,
-  /// Data parallelism: the batch is split into column ranges (shards), each run through
-  /// forward, loss and backward by its own thread; the shards' gradients are summed.
-  /// Every layer runs in parallel, with one hand-over per step. A batch too small for two
-  /// shards, or a network with state, runs on the calling thread alone.
+  /// Data parallelism: each thread runs forward, loss and backward on its own column range
+  /// of the batch (a shard); the shards' gradients are summed.
   batch,
   /// Intra-layer parallelism: one pass over the whole batch, in which layers split their
-  /// own work between the threads (Context::executor, Needs::executor): Dense splits each
-  /// matrix product by rows, so each thread reads only its part of the weights and no
-  /// gradients need summing. Layers without parallel code run on the calling thread.
+  /// own work between the threads (Context::executor, Needs::executor).
   layers,
 };
 
 /// Buffers one training step reuses from the previous step, so a steady-state step makes
-/// no heap allocation, and the step's data parallelism.
-///
-/// With `threads` > 1, train_step splits each batch into that many contiguous column
-/// ranges (shards; fewer when the batch is small, see min_shard_columns). Each shard runs
-/// forward, loss and backward on its own thread, with its own caches, and the shards'
-/// gradients are summed, each shard's loss gradient weighted by its share of the batch:
-/// the same mean-over-the-batch gradient as one pass, up to the order of the float
-/// additions. The step then updates the params once. The BLAS runs single-threaded
-/// during the shards, so the cores are not oversubscribed. This holds for every network
-/// whose layers treat the columns (samples) independently, which is every layer of
-/// layercache; a network with state (batch statistics) is always run as one pass. The
-/// same seed, batch size and thread count give bit-identical results. With `split` =
-/// Split::layers, and with the default Split::automatic when the batch is too small for two
-/// shards or the network has state, the threads share the work of each layer instead (see
-/// Split).
+/// no heap allocation, and the threads the step shares its work across. How the threads
+/// split a step, and what a split step guarantees (the one-pass result up to the order of
+/// the float additions; bit-identical for the same seed, batch size and thread count):
+/// docs/training.md, "Threads".
 template <class T = float>
 struct StepWorkspace {
   /// Forward result (output, caches), overwritten each step. With several shards, the
@@ -326,14 +312,11 @@ struct FitOptions {
   Split split = Split::automatic;
 };
 
-/// Trains `network` on `train`: epochs of shuffled mini-batches, each a train_step. Before
-/// anything runs, the params are checked against the network (the names and shapes its init
-/// gives: ConfigError or ShapeError naming the first difference) and so is the data (sample
-/// shape, labels within the network's outputs: DataError naming the sample index), and then
-/// every callback's check (Callback::before_training) sees the run. Reports
-/// progress, evaluates the validation data after every epoch, reports the monitored loss to
-/// the optimizer (reduce-on-plateau), runs the callbacks and returns the history. opt_state is updated
-/// in place, so training can resume where it stopped.
+/// Trains `network` on `train`: epochs of shuffled mini-batches, each a train_step, with
+/// progress, validation, the optimizer's report and the callbacks after every epoch; returns
+/// the history. The params, the data and every callback's check are checked before anything
+/// runs. opt_state is updated in place, so training can resume where it stopped. What fit
+/// does, step by step: docs/training.md, "fit".
 template <class T>
 History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
             OptState<T>& opt_state, const Loss& loss, const Dataset<T>& train,
@@ -355,19 +338,15 @@ struct Metrics {
 };
 
 /// Loss and accuracy on `data`, computed on the inference path (no caches) in batches of
-/// batch_size, so memory stays bounded on large inputs. With threads > 1 the batches are
-/// dealt out to that many threads (the BLAS single-threaded meanwhile); the figures are
-/// the same up to the order of the additions, and an error is the one a one-thread pass
-/// throws.
+/// batch_size, dealt out to `threads` threads (docs/training.md, "evaluate and predict").
 template <class T>
 Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& state,
                  const Loss& loss, const Dataset<T>& data, std::size_t batch_size = 1024,
                  std::size_t threads = 1);
 
 /// The network's outputs for x (samples of shape x_shape), on the inference path in batches
-/// of batch_size. With threads > 1 the batches are dealt out to that many threads (the
-/// BLAS single-threaded meanwhile): to spread one large request over the cores, pass a
-/// batch_size of its columns divided by the threads. The outputs equal a one-thread pass.
+/// of batch_size, dealt out to `threads` threads (docs/training.md, "evaluate and
+/// predict"). The outputs equal a one-thread pass.
 template <class T>
 arma::Mat<T> predict(const Layer& network, const Tree<T>& params, const Tree<T>& state,
                      const arma::Mat<T>& x, const Shape& x_shape, std::size_t batch_size = 1024,

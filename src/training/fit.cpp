@@ -1,0 +1,196 @@
+// fit: epochs of shuffled mini-batches, each a train_step, with progress output (a redrawn
+// bar on a terminal, plain lines otherwise), validation, the optimizer's report and callbacks.
+#include "layercache/training.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "layercache/initializers.hpp"
+#include "common.hpp"
+
+namespace layercache {
+namespace {
+
+using detail::check_data;
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string format_seconds(double s) {
+  std::ostringstream os;
+  if (s < 60)
+    os << std::fixed << std::setprecision(s < 10 ? 1 : 0) << s << "s";
+  else
+    os << int(s) / 60 << "m" << std::setw(2) << std::setfill('0') << int(s) % 60 << "s";
+  return os.str();
+}
+
+std::string format_metric(const char* name, double v) {
+  if (std::isnan(v)) return "";
+  std::ostringstream os;
+  os << "  " << name << " " << std::fixed << std::setprecision(4) << v;
+  return os.str();
+}
+
+// Progress output: a redrawn bar on a terminal, one line per epoch otherwise.
+class Reporter {
+ public:
+  Reporter(Progress mode, std::ostream* log, std::size_t epochs, std::size_t batches)
+      : out_(log ? *log : std::cerr), epochs_(epochs), batches_(batches) {
+    if (mode == Progress::automatic)
+      mode = (!log || log == &std::cerr) && isatty(fileno(stderr)) ? Progress::bar : Progress::lines;
+    mode_ = mode;
+  }
+
+  void batch_done(std::size_t epoch, std::size_t batch, double running_loss, Clock::time_point start) {
+    if (mode_ != Progress::bar) return;
+    const auto now = Clock::now();
+    if (batch + 1 != batches_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    const double done = double(batch + 1) / double(batches_);
+    const double elapsed = seconds_since(start);
+    const int width = 30;
+    const int filled = int(done * width);
+    std::string bar(filled, '=');
+    if (filled < width) bar += '>' + std::string(width - filled - 1, ' ');
+    out_ << "\repoch " << epoch << "/" << epochs_ << " [" << bar << "] " << std::setw(3)
+         << int(done * 100) << "% " << (batch + 1) << "/" << batches_ << "  loss " << std::fixed
+         << std::setprecision(4) << running_loss << "  ETA "
+         << format_seconds(elapsed / done - elapsed) << "   " << std::flush;
+  }
+
+  void epoch_done(const EpochLog& log) {
+    if (mode_ == Progress::silent) return;
+    if (mode_ == Progress::bar) out_ << "\r";
+    out_ << "epoch " << log.epoch << "/" << epochs_ << format_metric("loss", log.loss)
+         << format_metric("accuracy", log.accuracy) << format_metric("val_loss", log.val_loss)
+         << format_metric("val_accuracy", log.val_accuracy) << "  " << format_seconds(log.seconds)
+         << (mode_ == Progress::bar ? std::string(20, ' ') : std::string()) << "\n"
+         << std::flush;
+  }
+
+  void stopped(const std::string& reason) {
+    if (mode_ != Progress::silent) out_ << "stopped early: " << reason << "\n" << std::flush;
+  }
+
+ private:
+  std::ostream& out_;
+  Progress mode_;
+  std::size_t epochs_;
+  std::size_t batches_;
+  Clock::time_point last_draw_{};
+};
+
+}  // namespace
+
+template <class T>
+History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
+            OptState<T>& opt_state, const Loss& loss, const Dataset<T>& train,
+            const FitOptions<T>& options) {
+  if (options.batch_size == 0) throw ConfigError("fit needs a positive batch_size");
+  if (options.threads == 0) throw ConfigError("fit needs threads >= 1 (1 runs each step on the calling thread)");
+  if (options.eval_batch_size == 0) throw ConfigError("fit needs a positive eval_batch_size");
+  if (train.size() == 0) throw DataError("the training data is empty");
+  {
+    // The params must be what the network's init makes, names and shapes: an extra entry
+    // inside a layer would otherwise be passed over by forward and moved by the optimizer.
+    Rng unused(0);
+    network.template init<T>(train.shape, zeros(), unused)
+        .check_same_structure(params, "params given to fit");
+  }
+  check_data(network, train, loss, "training data");
+  if (options.validation) check_data(network, *options.validation, loss, "validation data");
+
+  Rng shuffle_rng(options.seed);
+  Rng draw_rng = shuffle_rng.split();
+  BatchPlan plan = batches(train.size(), options.batch_size, options.drop_last,
+                           options.shuffle ? &shuffle_rng : nullptr);
+  if (plan.size() == 0)
+    throw ConfigError("no batch to train on: " + std::to_string(train.size()) +
+                      " samples with batch_size " + std::to_string(options.batch_size) +
+                      " and drop_last");
+  FrozenSet frozen;
+  if (!options.freeze.empty()) frozen = freeze(params, options.freeze);
+  Needs needs;
+  needs.input = false;
+  needs.frozen = options.freeze.empty() ? nullptr : &frozen;
+  const FitStart<T> start{network, params, state, train, options, plan.size()};
+  for (const auto& callback : options.callbacks) callback.before_training(start);
+  Context ctx;
+  ctx.mode = Mode::train;
+  ctx.rng = &draw_rng;
+  ctx.check_finite = options.check_finite;
+
+  History history;
+  Reporter reporter(options.progress, options.log, options.epochs, plan.size());
+  StepWorkspace<T> workspace;
+  workspace.threads = options.threads;
+  workspace.split = options.split;
+  for (std::size_t epoch = 1; epoch <= options.epochs; ++epoch) {
+    const auto start = Clock::now();
+    if (options.shuffle && epoch > 1) plan.reshuffle(shuffle_rng);
+    double loss_sum = 0;
+    std::size_t correct = 0, seen = 0;
+    for (std::size_t b = 0; b < plan.size(); ++b) {
+      const StepResult step = train_step(network, params, state, optimizer, opt_state, loss,
+                                         train, plan, plan[b], needs, ctx, workspace);
+      const std::size_t count = plan[b].size();
+      loss_sum += step.loss * double(count);
+      correct += step.correct;
+      seen += count;
+      reporter.batch_done(epoch, b, loss_sum / double(seen), start);
+    }
+    EpochLog log;
+    log.epoch = epoch;
+    log.samples = seen;
+    log.loss = loss_sum / double(seen);
+    if (!train.labels.is_empty()) log.accuracy = double(correct) / double(seen);
+    if (options.validation) {
+      const Metrics m = evaluate(network, params, state, loss, *options.validation,
+                                 options.eval_batch_size, options.threads);
+      log.val_loss = m.loss;
+      log.val_accuracy = m.accuracy;
+    }
+    log.seconds = seconds_since(start);
+    history.epochs.push_back(log);
+    reporter.epoch_done(log);
+    optimizer.report(opt_state, options.validation ? log.val_loss : log.loss);
+
+    FitContext<T> fit_context{network, params, state, opt_state, history, false, {}};
+    for (const auto& callback : options.callbacks) callback(log, fit_context);
+    if (fit_context.stop) {
+      history.stopped_early = epoch < options.epochs;
+      history.stop_reason = fit_context.stop_reason;
+      reporter.stopped(fit_context.stop_reason);
+      break;
+    }
+  }
+  return history;
+}
+
+template <class T>
+History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
+            const Loss& loss, const Dataset<T>& train, const FitOptions<T>& options) {
+  OptState<T> opt_state = optimizer.init(params);
+  return fit(network, params, state, optimizer, opt_state, loss, train, options);
+}
+
+#define LAYERCACHE_INSTANTIATE_FIT(T)                                                          \
+  template History fit(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&, OptState<T>&,       \
+                       const Loss&, const Dataset<T>&, const FitOptions<T>&);                  \
+  template History fit(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&, const Loss&,        \
+                       const Dataset<T>&, const FitOptions<T>&);
+
+LAYERCACHE_INSTANTIATE_FIT(float)
+LAYERCACHE_INSTANTIATE_FIT(double)
+
+}  // namespace layercache

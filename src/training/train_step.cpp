@@ -1,0 +1,331 @@
+// One training step from the primitives: forward, loss, backward and update of one batch, on
+// the calling thread, split into shards across worker threads (data parallelism), or with each
+// layer's work split between them (docs/training.md, "Threads").
+#include <algorithm>
+#include <exception>
+#include <vector>
+
+#include "layercache/training.hpp"
+#include "../batch_gather.hpp"
+#include "../optim/optimizer_access.hpp"
+#include "../split_work.hpp"
+#include "../vector_kernel.hpp"
+#include "common.hpp"
+
+namespace layercache {
+namespace detail {
+
+// One shard of a data-parallel step: its own forward caches, loss gradient, grads and
+// random stream, reused from step to step.
+template <class T>
+struct Shard {
+  ForwardResult<T> forward;
+  BackwardResult<T> backward;
+  arma::Mat<T> dy;
+  Rng rng;
+  double loss = 0;
+  std::size_t correct = 0;
+};
+
+template <class T>
+struct Shards {
+  explicit Shards(std::size_t n) : pool(n), extra(n - 1) {}
+  WorkerPool pool;
+  std::vector<Shard<T>> extra;          // shards 1..n-1; shard 0 uses the workspace itself
+  std::vector<T*> sums;                 // per grads leaf: shard 0's buffer (the total)
+  std::vector<std::size_t> sizes;       // per grads leaf: its number of elements
+  std::vector<const T*> parts;          // per grads leaf and extra shard: what to add
+  std::vector<char> finite;             // per task: its share of the summed grads is finite
+};
+
+template <class T>
+void ShardsDeleter<T>::operator()(Shards<T>* shards) const noexcept {
+  delete shards;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::columns_view;
+using detail::correct_predictions;
+using detail::labels_view;
+using detail::run_with_single_threaded_blas;
+using detail::SingleThreadedBlas;
+
+// Forward, loss and backward of one batch (or shard) into the given buffers; `weight`
+// scales the loss gradient (the shard's share of the batch).
+template <class T>
+double forward_loss_backward(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                             const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
+                             const Targets<T>& targets, const Needs& needs, const Context& ctx,
+                             ForwardResult<T>& forward, arma::Mat<T>& dy,
+                             BackwardResult<T>& backward, std::size_t& correct, double weight) {
+  network.forward(params, x, x_shape, ctx, forward, state);
+  const double value = loss.value_and_grad(forward.y(), targets, &dy);
+  correct = targets.has_labels() ? correct_predictions(forward.y(), targets.labels()) : 0;
+  if (weight != 1.0) dy *= T(weight);
+  network.backward(params, *forward.cache, dy, needs, backward);
+  return value;
+}
+
+// Number of shards a batch is split into. One (a one-pass step) with one thread, with a
+// network that has state, or with targets that do not match the batch (the one pass
+// reports that error).
+template <class T>
+std::size_t shard_count(const StepWorkspace<T>& ws, const arma::Mat<T>& x,
+                        const Targets<T>& targets, const Tree<T>& state) {
+  const std::size_t columns = x.n_cols;
+  if (ws.threads <= 1 || ws.split == Split::layers || state.n_tensors() != 0) return 1;
+  if (targets.has_labels() ? targets.labels().n_elem != columns
+                           : targets.matrix().n_cols != columns)
+    return 1;
+  const std::size_t by_size = columns / std::max<std::size_t>(ws.min_shard_columns, 1);
+  return std::max<std::size_t>(1, std::min(ws.threads, by_size));
+}
+
+// sum += part over n elements (one shard's share of a gradient sum); returns whether every
+// resulting sum is finite. s − s is 0 for a finite s and NaN for NaN or ±Inf, so the eight
+// partial sums of those differences stay 0 exactly when all sums are finite (the idiom of
+// optim::all_finite); the check costs nothing in a loop bound by memory.
+template <class T>
+LAYERCACHE_VECTOR_KERNEL bool add_into(T* __restrict sum, const T* __restrict part,
+                                       std::size_t n) noexcept {
+  T partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const std::size_t blocked = n - n % 8;
+  for (std::size_t j = 0; j < blocked; j += 8)
+    for (std::size_t k = 0; k < 8; ++k) {
+      const T s = sum[j + k] + part[j + k];
+      sum[j + k] = s;
+      partial[k] += s - s;
+    }
+  T total = 0;
+  for (std::size_t j = blocked; j < n; ++j) {
+    const T s = sum[j] + part[j];
+    sum[j] = s;
+    total += s - s;
+  }
+  for (T v : partial) total += v;
+  return total == T(0);
+}
+
+// The workspace's shards and threads, made on first use (and when the thread count changed).
+template <class T>
+detail::Shards<T>& shards_of(StepWorkspace<T>& ws) {
+  if (!ws.shards.ptr || ws.shards.ptr->pool.size() != ws.threads)
+    ws.shards.ptr.reset(new detail::Shards<T>(ws.threads));
+  return *ws.shards.ptr;
+}
+
+// Where a step's batch comes from: the caller's matrices (data null), or the samples
+// order[begin..) of a data set, which the step gathers into workspace.batch.
+template <class T>
+struct BatchSource {
+  const Dataset<T>* data = nullptr;
+  const arma::uvec* order = nullptr;
+  std::size_t begin = 0;
+
+  // Copies the batch's columns [first, last) into the workspace's batch (data only).
+  void gather(StepWorkspace<T>& ws, std::size_t first, std::size_t last) const noexcept {
+    if (data)
+      detail::fill_batch(*data, *order, begin, first, last, ws.batch.x, ws.batch.labels,
+                         ws.batch.targets);
+  }
+};
+
+// Forward, loss and backward of a batch split into `n` shards on the workspace's threads;
+// leaves the summed grads in ws.backward.grads and sets `grads_finite` to whether every
+// summed gradient is finite. Each shard first gathers its own columns of the batch from
+// `source`, if that is a data set. Returns false when a shard threw (the caller redoes the
+// batch in one pass, which reports the error as a one-pass step would).
+template <class T>
+bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                  const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
+                  const Targets<T>& targets, const BatchSource<T>& source, const Needs& needs,
+                  const Context& ctx, StepWorkspace<T>& ws, std::size_t n, StepResult& result,
+                  bool& grads_finite) {
+  detail::Shards<T>& sh = shards_of(ws);  // threads ≥ n: tasks n.. sit this step out
+  const std::size_t columns = x.n_cols;
+  const auto begin = [&](std::size_t i) { return columns * i / n; };
+  if (ctx.rng)
+    for (std::size_t i = 1; i < n; ++i) sh.extra[i - 1].rng = ctx.rng->split();
+  Rng first_rng = ctx.rng ? ctx.rng->split() : Rng();
+
+  Needs shard_needs = needs;
+  shard_needs.executor = nullptr;
+  auto pass = [&](std::size_t i) {
+    if (i >= n) return;
+    const std::size_t b = begin(i), e = begin(i + 1);
+    source.gather(ws, b, e);
+    const arma::Mat<T> xs = columns_view(x, b, e);
+    Context c = ctx;
+    c.executor = nullptr;  // the shard is itself one of the threads
+    detail::Shard<T>* shard = i == 0 ? nullptr : &sh.extra[i - 1];
+    c.rng = ctx.rng ? (shard ? &shard->rng : &first_rng) : nullptr;
+    const double weight = double(e - b) / double(columns);
+    ForwardResult<T>& fwd = shard ? shard->forward : ws.forward;
+    arma::Mat<T>& dy = shard ? shard->dy : ws.dy;
+    BackwardResult<T>& bwd = shard ? shard->backward : ws.backward;
+    std::size_t correct = 0;
+    double value;
+    if (targets.has_labels()) {
+      const arma::uvec ls = labels_view(targets.labels(), b, e);
+      value = forward_loss_backward(network, params, state, loss, xs, x_shape, Targets<T>(ls),
+                                    shard_needs, c, fwd, dy, bwd, correct, weight);
+    } else {
+      const arma::Mat<T> ts = columns_view(targets.matrix(), b, e);
+      value = forward_loss_backward(network, params, state, loss, xs, x_shape, Targets<T>(ts),
+                                    shard_needs, c, fwd, dy, bwd, correct, weight);
+    }
+    if (shard) {
+      shard->loss = value * weight;
+      shard->correct = correct;
+    } else {
+      result.loss = value * weight;
+      result.correct = correct;
+    }
+  };
+  if (!run_with_single_threaded_blas(sh.pool, pass)) return false;
+
+  // The gradients' sum, each thread adding one slice of every leaf and checking that slice
+  // of the total for NaN and Inf as it writes it.
+  sh.sums.clear();
+  sh.sizes.clear();
+  sh.parts.clear();
+  ws.backward.grads.for_each([&](const std::string&, arma::Mat<T>& g) {
+    sh.sums.push_back(g.memptr());
+    sh.sizes.push_back(g.n_elem);
+  });
+  for (std::size_t k = 1; k < n; ++k)
+    sh.extra[k - 1].backward.grads.for_each([&](const std::string&, const arma::Mat<T>& g) {
+      sh.parts.push_back(g.memptr());
+    });
+  const std::size_t leaves = sh.sums.size(), tasks = sh.pool.size();
+  sh.finite.assign(tasks, 1);
+  auto reduce = [&](std::size_t i) {
+    bool finite = true;
+    for (std::size_t l = 0; l < leaves; ++l) {
+      const std::size_t size = sh.sizes[l], b = size * i / tasks, e = size * (i + 1) / tasks;
+      T* sum = sh.sums[l];
+      for (std::size_t k = 0; k + 1 < n; ++k) {
+        const T* part = sh.parts[k * leaves + l];
+        const bool sum_finite = add_into(sum + b, part + b, e - b);
+        if (k + 2 == n) finite = finite && sum_finite;  // the last part gives the total
+      }
+    }
+    sh.finite[i] = finite;
+  };
+  sh.pool.run(reduce);
+  grads_finite = std::all_of(sh.finite.begin(), sh.finite.end(), [](char f) { return f != 0; });
+  for (std::size_t k = 1; k < n; ++k) {
+    result.loss += sh.extra[k - 1].loss;
+    result.correct += sh.extra[k - 1].correct;
+  }
+  return true;
+}
+
+// Forward, loss and backward of the whole batch in one pass in which the layers split their
+// work between the workspace's threads (and so does gathering the batch from `source`, if
+// that is a data set). Errors are thrown on this thread, before anything changes.
+template <class T>
+void layer_split_pass(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                      const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
+                      const Targets<T>& targets, const BatchSource<T>& source,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& ws,
+                      StepResult& result) {
+  Executor& executor = shards_of(ws).pool;
+  SingleThreadedBlas single;
+  Context split_ctx = ctx;
+  split_ctx.executor = &executor;
+  Needs split_needs = needs;
+  split_needs.executor = &executor;
+  auto gather = [&](std::size_t i, std::size_t tasks) noexcept {
+    const detail::Share columns(x.n_cols, 1, i, tasks);
+    source.gather(ws, columns.begin, columns.end);
+  };
+  if (source.data) detail::run_on(executor, gather);
+  result.loss = forward_loss_backward(network, params, state, loss, x, x_shape, targets,
+                                      split_needs, split_ctx, ws.forward, ws.dy, ws.backward,
+                                      result.correct, 1.0);
+}
+
+// One step on a batch from `source` (x and targets view the workspace's batch when it is
+// a data set).
+template <class T>
+StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
+                   const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                   const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
+                   const BatchSource<T>& source, const Needs& needs, const Context& ctx,
+                   StepWorkspace<T>& ws) {
+  if (ws.threads == 0)
+    throw ConfigError("train_step needs workspace.threads >= 1 (1 runs the step on the calling thread)");
+  StepResult result;
+  const std::size_t n = shard_count(ws, x, targets, state);
+  const bool split_layers = n == 1 && ws.threads > 1 && ws.split != Split::batch;
+  bool grads_finite = false;
+  if (split_layers) {
+    layer_split_pass(network, params, state, loss, x, x_shape, targets, source, needs, ctx, ws,
+                     result);
+  } else if (n == 1 || !sharded_pass(network, params, state, loss, x, x_shape, targets, source,
+                                     needs, ctx, ws, n, result, grads_finite)) {
+    // One pass; also how a failed sharded pass reports its error, with whole-batch indices.
+    source.gather(ws, 0, x.n_cols);
+    result.loss = forward_loss_backward(network, params, state, loss, x, x_shape, targets, needs,
+                                        ctx, ws.forward, ws.dy, ws.backward, result.correct, 1.0);
+    if (n != 1) std::rethrow_exception(ws.shards.ptr->pool.first_error());
+  }
+  // The update checks everything before changing anything, on the step's threads when it
+  // has them; after a sharded pass that found the summed grads finite it skips only its own
+  // scan of them. When that pass found NaN or Inf, the full update is what scans them again
+  // and names the first bad entry.
+  if (n == 1 && !split_layers)
+    optimizer.update(params, ws.backward.grads, opt_state);
+  else if (grads_finite)
+    detail::OptimizerAccess::update_with_finite_grads(optimizer, params, ws.backward.grads,
+                                                      opt_state, ws.shards.ptr->pool);
+  else
+    optimizer.update(params, ws.backward.grads, opt_state, ws.shards.ptr->pool);
+  if (!ws.forward.state.empty()) state = ws.forward.state;
+  return result;
+}
+
+}  // namespace
+
+template <class T>
+StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
+                      const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                      const arma::Mat<T>& x, const Shape& x_shape, const TargetsArg<T>& targets,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
+  return step_on(network, params, state, optimizer, opt_state, loss, x, x_shape, targets,
+                 BatchSource<T>{}, needs, ctx, ws);
+}
+
+template <class T>
+StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
+                      const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                      const Dataset<T>& data, const BatchPlan& plan, const BatchRange& range,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
+  Batch<T>& batch = ws.batch;
+  detail::prepare_batch(data, plan.order, range.begin, range.end, batch.x, batch.labels,
+                        batch.targets);
+  const Targets<T> targets =
+      data.has_labels() ? Targets<T>(batch.labels) : Targets<T>(batch.targets);
+  return step_on(network, params, state, optimizer, opt_state, loss, batch.x, data.shape,
+                 targets, BatchSource<T>{&data, &plan.order, range.begin}, needs, ctx, ws);
+}
+
+#define LAYERCACHE_INSTANTIATE_TRAIN_STEP(T)                                                   \
+  template StepResult train_step(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&,           \
+                                 OptState<T>&, const Loss&, const arma::Mat<T>&, const Shape&, \
+                                 const TargetsArg<T>&, const Needs&, const Context&,           \
+                                 StepWorkspace<T>&);                                           \
+  template StepResult train_step(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&,           \
+                                 OptState<T>&, const Loss&, const Dataset<T>&,                 \
+                                 const BatchPlan&, const BatchRange&, const Needs&,            \
+                                 const Context&, StepWorkspace<T>&);                           \
+  template struct detail::ShardsDeleter<T>;
+
+LAYERCACHE_INSTANTIATE_TRAIN_STEP(float)
+LAYERCACHE_INSTANTIATE_TRAIN_STEP(double)
+
+}  // namespace layercache
