@@ -218,7 +218,7 @@ double MeanAbsoluteError::compute_t(const arma::Mat<T>& y, const Targets<T>& tar
   });
 }
 
-Huber::Huber(HuberOptions options) : options_(options) {
+Huber::Huber(HuberOptions options) : BasicLoss(kHuber, false, options) {
   if (!(options.delta > 0.0) || !std::isfinite(options.delta))
     throw ConfigError("Huber needs a positive finite delta, got " + detail::format_number(options.delta),
                       kHuber);
@@ -267,7 +267,8 @@ double BinaryCrossEntropyWithLogits::compute_t(const arma::Mat<T>& y, const Targ
 
 // ----- classification losses --------------------------------------------------------------
 
-SoftmaxCrossEntropy::SoftmaxCrossEntropy(SoftmaxCrossEntropyOptions options) : options_(options) {
+SoftmaxCrossEntropy::SoftmaxCrossEntropy(SoftmaxCrossEntropyOptions options)
+    : BasicLoss(kSoftmaxCrossEntropy, true, options) {
   if (!(options.label_smoothing >= 0.0 && options.label_smoothing <= 1.0))
     throw ConfigError("label_smoothing must be in [0, 1], got " +
                           std::to_string(options.label_smoothing),

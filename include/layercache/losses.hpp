@@ -158,6 +158,32 @@ class LossImpl : public Loss {
   }
 };
 
+/// Base of the library's losses: a LossImpl that also holds the loss's name, whether it takes
+/// class labels (every one takes a target matrix) and its options, so that each loss
+/// declares only its constructor and its compute_t.
+template <class Derived, class Options>
+class BasicLoss : public LossImpl<Derived> {
+ public:
+  std::string name() const override { return name_; }
+  bool accepts_labels() const noexcept override { return labels_; }
+  bool accepts_targets() const noexcept override { return true; }
+  /// The options given at construction.
+  const Options& options() const noexcept { return options_; }
+
+ protected:
+  /// A loss called `name` (a string literal) with the given options; it takes class labels
+  /// when `labels` is true.
+  BasicLoss(const char* name, bool labels, const Options& options) noexcept
+      : options_(options), name_(name), labels_(labels) {}
+
+  /// The options given at construction.
+  Options options_;
+
+ private:
+  const char* name_;
+  bool labels_;
+};
+
 // ----- regression and element-wise losses -------------------------------------------------
 
 /// Options of MeanSquaredError, MeanAbsoluteError and BinaryCrossEntropyWithLogits.
@@ -170,44 +196,26 @@ struct ElementwiseLossOptions {
 
 /// Mean squared error against a target matrix: per element (y − t)²; gradient 2 (y − t)
 /// scaled by the reduction. Name "mean_squared_error".
-class MeanSquaredError : public LossImpl<MeanSquaredError> {
+class MeanSquaredError : public BasicLoss<MeanSquaredError, ElementwiseLossOptions> {
  public:
   /// A mean squared error with the given reduction.
-  explicit MeanSquaredError(ElementwiseLossOptions options = {}) noexcept : options_(options) {}
+  explicit MeanSquaredError(ElementwiseLossOptions options = {}) noexcept
+      : BasicLoss("mean_squared_error", false, options) {}
 
-  std::string name() const override { return "mean_squared_error"; }
-  bool accepts_labels() const noexcept override { return false; }
-  bool accepts_targets() const noexcept override { return true; }
-  /// The options given at construction.
-  const ElementwiseLossOptions& options() const noexcept { return options_; }
-
-  /// See LossImpl.
   template <class T>
   double compute_t(const arma::Mat<T>& y, const Targets<T>& targets, arma::Mat<T>* grad) const;
-
- private:
-  ElementwiseLossOptions options_;
 };
 
 /// Mean absolute error against a target matrix: per element |y − t|; gradient sign(y − t)
 /// (0 where y = t) scaled by the reduction. Name "mean_absolute_error".
-class MeanAbsoluteError : public LossImpl<MeanAbsoluteError> {
+class MeanAbsoluteError : public BasicLoss<MeanAbsoluteError, ElementwiseLossOptions> {
  public:
   /// A mean absolute error with the given reduction.
-  explicit MeanAbsoluteError(ElementwiseLossOptions options = {}) noexcept : options_(options) {}
+  explicit MeanAbsoluteError(ElementwiseLossOptions options = {}) noexcept
+      : BasicLoss("mean_absolute_error", false, options) {}
 
-  std::string name() const override { return "mean_absolute_error"; }
-  bool accepts_labels() const noexcept override { return false; }
-  bool accepts_targets() const noexcept override { return true; }
-  /// The options given at construction.
-  const ElementwiseLossOptions& options() const noexcept { return options_; }
-
-  /// See LossImpl.
   template <class T>
   double compute_t(const arma::Mat<T>& y, const Targets<T>& targets, arma::Mat<T>* grad) const;
-
- private:
-  ElementwiseLossOptions options_;
 };
 
 /// Options of Huber.
@@ -224,25 +232,15 @@ struct HuberOptions {
 ///   ½ d²              when |d| ≤ δ
 ///   δ (|d| − ½ δ)     otherwise;
 /// gradient d clipped to [−δ, δ], scaled by the reduction. Name "huber".
-class Huber : public LossImpl<Huber> {
+class Huber : public BasicLoss<Huber, HuberOptions> {
  public:
   /// A Huber loss; throws ConfigError unless options.delta is positive and finite.
   explicit Huber(HuberOptions options = {});
   /// A Huber loss with threshold `delta` and the default reduction.
   explicit Huber(double delta);
 
-  std::string name() const override { return "huber"; }
-  bool accepts_labels() const noexcept override { return false; }
-  bool accepts_targets() const noexcept override { return true; }
-  /// The options given at construction.
-  const HuberOptions& options() const noexcept { return options_; }
-
-  /// See LossImpl.
   template <class T>
   double compute_t(const arma::Mat<T>& y, const Targets<T>& targets, arma::Mat<T>* grad) const;
-
- private:
-  HuberOptions options_;
 };
 
 /// Binary cross-entropy on logits z, fused with the sigmoid for stability: per element
@@ -250,24 +248,15 @@ class Huber : public LossImpl<Huber> {
 /// gradient sigmoid(z) − t, scaled by the reduction. Targets are probabilities in [0, 1] of
 /// y's shape (several independent outputs per sample are allowed), or labels 0/1 when y has
 /// one row. Name "binary_cross_entropy_with_logits".
-class BinaryCrossEntropyWithLogits : public LossImpl<BinaryCrossEntropyWithLogits> {
+class BinaryCrossEntropyWithLogits
+    : public BasicLoss<BinaryCrossEntropyWithLogits, ElementwiseLossOptions> {
  public:
   /// A binary cross-entropy with the given reduction.
   explicit BinaryCrossEntropyWithLogits(ElementwiseLossOptions options = {}) noexcept
-      : options_(options) {}
+      : BasicLoss("binary_cross_entropy_with_logits", true, options) {}
 
-  std::string name() const override { return "binary_cross_entropy_with_logits"; }
-  bool accepts_labels() const noexcept override { return true; }
-  bool accepts_targets() const noexcept override { return true; }
-  /// The options given at construction.
-  const ElementwiseLossOptions& options() const noexcept { return options_; }
-
-  /// See LossImpl.
   template <class T>
   double compute_t(const arma::Mat<T>& y, const Targets<T>& targets, arma::Mat<T>* grad) const;
-
- private:
-  ElementwiseLossOptions options_;
 };
 
 // ----- classification losses --------------------------------------------------------------
@@ -285,23 +274,13 @@ struct SoftmaxCrossEntropyOptions {
 ///   log Σ_k exp(y_k) − Σ_k q_k y_k     (Σ_k q_k = 1 for labels and proper targets);
 /// gradient (softmax(y) Σ_k q_k − q) / batch. Finite for logits of any finite size.
 /// Name "softmax_cross_entropy".
-class SoftmaxCrossEntropy : public LossImpl<SoftmaxCrossEntropy> {
+class SoftmaxCrossEntropy : public BasicLoss<SoftmaxCrossEntropy, SoftmaxCrossEntropyOptions> {
  public:
   /// A softmax cross-entropy; throws ConfigError unless label_smoothing is in [0, 1].
   explicit SoftmaxCrossEntropy(SoftmaxCrossEntropyOptions options = {});
 
-  std::string name() const override { return "softmax_cross_entropy"; }
-  bool accepts_labels() const noexcept override { return true; }
-  bool accepts_targets() const noexcept override { return true; }
-  /// The options given at construction.
-  const SoftmaxCrossEntropyOptions& options() const noexcept { return options_; }
-
-  /// See LossImpl.
   template <class T>
   double compute_t(const arma::Mat<T>& y, const Targets<T>& targets, arma::Mat<T>* grad) const;
-
- private:
-  SoftmaxCrossEntropyOptions options_;
 };
 
 /// Options of NegativeLogLikelihood.
@@ -313,24 +292,15 @@ struct NegativeLogLikelihoodOptions {
 /// Negative log-likelihood of log-probabilities y (n_classes × batch), e.g. the output of a
 /// log-softmax: per sample −y_label (or −Σ_k t_k y_k for a target matrix); gradient
 /// −onehot / batch (or −t / batch). Name "negative_log_likelihood".
-class NegativeLogLikelihood : public LossImpl<NegativeLogLikelihood> {
+class NegativeLogLikelihood
+    : public BasicLoss<NegativeLogLikelihood, NegativeLogLikelihoodOptions> {
  public:
   /// A negative log-likelihood.
   explicit NegativeLogLikelihood(NegativeLogLikelihoodOptions options = {}) noexcept
-      : options_(options) {}
+      : BasicLoss("negative_log_likelihood", true, options) {}
 
-  std::string name() const override { return "negative_log_likelihood"; }
-  bool accepts_labels() const noexcept override { return true; }
-  bool accepts_targets() const noexcept override { return true; }
-  /// The options given at construction.
-  const NegativeLogLikelihoodOptions& options() const noexcept { return options_; }
-
-  /// See LossImpl.
   template <class T>
   double compute_t(const arma::Mat<T>& y, const Targets<T>& targets, arma::Mat<T>* grad) const;
-
- private:
-  NegativeLogLikelihoodOptions options_;
 };
 
 // ----- column-wise softmax ----------------------------------------------------------------
