@@ -257,21 +257,3 @@ BOOST_AUTO_TEST_CASE(a_shape_whose_size_would_wrap_around_throws_shape_error) {
   });
   BOOST_TEST((Shape{1, big, big / 2}).size() == std::size_t(1) << 63);
 }
-
-BOOST_AUTO_TEST_CASE(initializers_reject_a_gain_or_value_that_would_give_nan_or_negated_weights) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  BOOST_CHECK_EXCEPTION(orthogonal(nan), ConfigError, [](const ConfigError& e) {
-    return mentions(e, "orthogonal needs a finite gain > 0, got nan");
-  });
-  BOOST_CHECK_THROW(xavier_uniform(-1.0), ConfigError);
-  BOOST_CHECK_THROW(xavier_normal(0.0), ConfigError);
-  BOOST_CHECK_THROW(constant(nan), ConfigError);
-  BOOST_CHECK_NO_THROW(constant(-0.5));
-}
-
-BOOST_AUTO_TEST_CASE(unknown_initializer_name_lists_the_valid_names) {
-  BOOST_CHECK_EXCEPTION(Initializer::by_name("xavier"), ConfigError, [](const ConfigError& e) {
-    return mentions(e, "unknown initializer 'xavier'") && mentions(e, "he_normal") &&
-           mentions(e, "orthogonal");
-  });
-}

@@ -3,12 +3,16 @@
 #define BOOST_TEST_MODULE optimizers
 #include <boost/test/unit_test.hpp>
 
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -121,32 +125,34 @@ double loss_ratio(const Optimizer& optimizer, int steps) {
 
 // ===== ready-made optimizers decrease a convex loss ========================================
 
-BOOST_AUTO_TEST_CASE(sgd_decreases_least_squares_loss) {
-  BOOST_TEST(loss_ratio(sgd({.learning_rate = 0.1}), 300) < 0.01);
+namespace {
+
+// One row of the table: a ready-made optimizer with settings that suit the problem.
+struct DescentCase {
+  std::string name;  // shown in every failure message
+  Optimizer optimizer;
+};
+
+std::ostream& operator<<(std::ostream& os, const DescentCase& c) { return os << c.name; }
+
+std::vector<DescentCase> descent_table() {
+  return {
+      {"sgd", sgd({.learning_rate = 0.1})},
+      {"momentum", momentum({.learning_rate = 0.05, .momentum = 0.9})},
+      {"nesterov", nesterov({.learning_rate = 0.05, .momentum = 0.9})},
+      {"adam", adam({.learning_rate = 0.05})},
+      {"adamw", adamw({.learning_rate = 0.05, .weight_decay = 1e-3})},
+      {"rmsprop", rmsprop({.learning_rate = 0.01})},
+      {"adagrad", adagrad({.learning_rate = 0.5})},
+  };
 }
 
-BOOST_AUTO_TEST_CASE(momentum_decreases_least_squares_loss) {
-  BOOST_TEST(loss_ratio(momentum({.learning_rate = 0.05, .momentum = 0.9}), 300) < 0.01);
-}
+}  // namespace
 
-BOOST_AUTO_TEST_CASE(nesterov_decreases_least_squares_loss) {
-  BOOST_TEST(loss_ratio(nesterov({.learning_rate = 0.05, .momentum = 0.9}), 300) < 0.01);
-}
-
-BOOST_AUTO_TEST_CASE(adam_decreases_least_squares_loss) {
-  BOOST_TEST(loss_ratio(adam({.learning_rate = 0.05}), 300) < 0.01);
-}
-
-BOOST_AUTO_TEST_CASE(adamw_decreases_least_squares_loss) {
-  BOOST_TEST(loss_ratio(adamw({.learning_rate = 0.05, .weight_decay = 1e-3}), 300) < 0.01);
-}
-
-BOOST_AUTO_TEST_CASE(rmsprop_decreases_least_squares_loss) {
-  BOOST_TEST(loss_ratio(rmsprop({.learning_rate = 0.01}), 300) < 0.01);
-}
-
-BOOST_AUTO_TEST_CASE(adagrad_decreases_least_squares_loss) {
-  BOOST_TEST(loss_ratio(adagrad({.learning_rate = 0.5}), 300) < 0.01);
+BOOST_DATA_TEST_CASE(ready_made_optimizer_decreases_least_squares_loss,
+                     boost::unit_test::data::make(descent_table()), row) {
+  const double ratio = loss_ratio(row.optimizer, 300);
+  BOOST_TEST(ratio < 0.01, row.name << ": the loss fell to " << ratio << " of its start");
 }
 
 BOOST_AUTO_TEST_CASE(optimizers_work_on_double_trees) {

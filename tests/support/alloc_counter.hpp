@@ -1,4 +1,4 @@
-// Heap-allocation counter for the benchmarks and the allocation tests: counts every operator new and malloc-family call while enabled.
+// Heap-allocation counter for the allocation tests and the benchmarks: counts every operator new and malloc-family call while enabled.
 //
 // Why both: C++ containers allocate through operator new, but Armadillo's arma::memory::acquire
 // calls posix_memalign (or malloc) directly, and libtorch's CPU allocator uses posix_memalign
