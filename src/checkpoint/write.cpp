@@ -3,18 +3,12 @@
 // renamed over it — so a failure never leaves a half-written checkpoint behind.
 #include "layercache/checkpoint.hpp"
 
-#include <fcntl.h>
 #include <hdf5.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <random>
 #include <set>
 
+#include "../atomic_file.hpp"
 #include "format.hpp"
 #include "hdf5_session.hpp"
 #include "hdf5_workarounds.hpp"
@@ -189,84 +183,16 @@ std::vector<char> file_image(const std::string& label, const std::string& file,
   return image;
 }
 
-[[noreturn]] void io_failed(const std::string& file, const std::string& what) {
-  throw IoError("cannot write checkpoint: " + what + ": " + std::strerror(errno), file);
-}
-
-// A fresh, empty file next to the target, removed when it goes out of scope unless committed.
-class TempFile {
- public:
-  explicit TempFile(const std::string& target) : target_(target) {
-    std::random_device seed;
-    std::mt19937 gen(seed());
-    const char* alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-    std::uniform_int_distribution<int> pick(0, 35);
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      std::string name = target + ".tmp-";
-      for (int i = 0; i < 6; ++i) name += alphabet[pick(gen)];
-      fd_ = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ >= 0) {
-        name_ = std::move(name);
-        return;
-      }
-      if (errno != EEXIST) io_failed(target, "cannot create a temporary file next to it");
-    }
-    throw IoError("cannot write checkpoint: no free temporary file name next to it", target);
-  }
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!name_.empty()) ::unlink(name_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-
-  const std::string& name() const noexcept { return name_; }
-
-  void write(const std::vector<char>& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) io_failed(target_, "writing " + in_quotes(name_) + " failed");
-      done += static_cast<std::size_t>(n);
-    }
-  }
-
-  // Forces the bytes to disk, renames the file over the target, and syncs the directory so the
-  // rename itself survives a crash (best effort: the new file is in place by then).
-  void commit() {
-    if (::fsync(fd_) != 0) io_failed(target_, "fsync of " + in_quotes(name_) + " failed");
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) io_failed(target_, "closing " + in_quotes(name_) + " failed");
-    if (std::rename(name_.c_str(), target_.c_str()) != 0)
-      io_failed(target_, "cannot replace the file");
-    name_.clear();
-    std::string dir = std::filesystem::path(target_).parent_path().string();
-    if (dir.empty()) dir = ".";
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-      ::fsync(dir_fd);
-      ::close(dir_fd);
-    }
-  }
-
- private:
-  std::string target_;
-  std::string name_;
-  int fd_ = -1;
-};
-
 template <class T>
 void save_impl(const std::string& file, const NamedTrees<T>& trees, const CheckpointInfo& info) {
   check_trees(trees, info, file);
-  TempFile temp(file);
+  AtomicFile temp(file, "checkpoint");
   std::vector<char> image;
   {
     Hdf5Session session;
     image = file_image(temp.name(), file, trees, info);
   }
-  temp.write(image);
+  temp.write(image.data(), image.size());
   temp.commit();
 }
 
