@@ -25,6 +25,7 @@
 
 #include "layercache/checkpoint.hpp"
 #include "layercache/optimizers.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace layercache;
 namespace fs = std::filesystem;
@@ -32,32 +33,10 @@ namespace fs = std::filesystem;
 namespace {
 
 // A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    std::random_device seed;
-    dir = fs::temp_directory_path() / ("layercache-ckpt-" + std::to_string(::getpid()) + "-" +
-                                       std::to_string(seed()));
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
-  }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-  // Names of everything in the directory, sorted.
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
+struct TempDir : testing_files::TempDir {
+  TempDir() : testing_files::TempDir("layercache-ckpt") {}
 };
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using testing_files::read_bytes;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;

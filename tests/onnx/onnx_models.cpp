@@ -1,0 +1,122 @@
+// Exports the models scripts/check_onnx gives to ONNX's checker and to ONNX Runtime, with
+// real inputs and layercache's own outputs for them. For each model NAME it writes to OUT_DIR:
+//   NAME.onnx         the model (export_onnx)
+//   NAME.input.bin    the first N Fashion-MNIST test images, row-major (NCHW), raw floats
+//   NAME.output.bin   layercache's infer of them, row-major, raw floats
+//   NAME.json         {"type": "float32", "input": [N, 1, 28, 28], "output": [N, 10]}
+//
+//   onnx_models OUT_DIR [--images N] [--data-dir DIR]
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "layercache/layercache.hpp"
+
+using namespace layercache;
+
+namespace {
+
+// Every model takes Fashion-MNIST images (1, 28, 28).
+struct Model {
+  std::string name;
+  Network net;
+  bool float64 = false;  // export (and compute) in double precision
+};
+
+// The models: the main job's MLP, the benchmark CNN, and two that pass through every other
+// layer kind and every way of reading an image (reshapes to and from images, a softmax over
+// an image, an image output, a network inside the network), without squashing differences
+// on the way (a softmax of a wrong input would hide them). A residual network follows when
+// the combinators of issue 17 exist: add a row here once the exporter knows Residual.
+std::vector<Model> models() {
+  return {
+      {"mlp", Network{Dense(784, 512), ReLU(), Dense(512, 256), ReLU(), Dense(256, 10)}},
+      {"cnn", Network{Conv2D({.in_channels = 1, .out_channels = 32, .kernel = 3}), ReLU(),
+                      MaxPool2D({.kernel = 2, .stride = 2}),
+                      Conv2D({.in_channels = 32, .out_channels = 64, .kernel = 3}), ReLU(),
+                      MaxPool2D({.kernel = 2, .stride = 2}), Flatten(), Dense(1600, 128), ReLU(),
+                      Dense(128, 10)}},
+      {"image_layers",
+       Network{Conv2D({.in_channels = 1, .out_channels = 4, .kernel = 5, .stride = 2,
+                       .padding = 2, .bias = false}),                      // (4, 14, 14)
+               LeakyReLU({.slope = 0.1}),
+               MaxPool2D({.kernel = 3, .stride = 2}),                      // (4, 6, 6)
+               named("block", Network{ELU({.alpha = 0.5}), Identity()}),
+               Reshape(Shape{6, 24}),                                      // image → sequence
+               Reshape(Shape{2, 12, 6}),                                   // → another image
+               Conv2D({.in_channels = 2, .out_channels = 3, .kernel = 3, .padding = 1}),
+               LogSoftmax()}},                                             // over an image
+      {"vector_layers",
+       Network{Flatten(), Dense(784, 64, {.bias = false}), GELU(), Dense(64, 64),
+               GELU({.tanh_approximation = true}), Dense(64, 64), Sigmoid(), Dense(64, 64),
+               Tanh(), Dense(64, 10), Softmax()}},
+      // ONNX Runtime's CPU provider has no float64 Conv: a float64 model without one.
+      {"mlp_float64", Network{Dense(784, 64), Tanh(), Dense(64, 10), Softmax()}, true},
+  };
+}
+
+template <class T>
+void write_raw(const std::string& path, const arma::Mat<T>& m) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(m.memptr()), std::streamsize(m.n_elem * sizeof(T)));
+  if (!out) throw IoError("cannot write", path);
+}
+
+std::string dims_json(std::size_t batch, const Shape& shape) {
+  std::string s = "[";
+  s += std::to_string(batch);
+  for (std::size_t i = 0; i < shape.rank(); ++i) s += ", " + std::to_string(shape[i]);
+  return s + "]";
+}
+
+template <class T>
+void write_model(const Model& model, const arma::fmat& images, const Shape& shape,
+                 const std::string& dir) {
+  Rng rng(7);
+  const Tree<T> params = model.net.init<T>(shape, he_normal(), rng);
+  const Tree<T> state = model.net.init_state<T>(shape);
+  const std::string base = dir + "/" + model.name;
+  export_onnx(model.net, params, state, shape, base + ".onnx");
+  const arma::Mat<T> x = arma::conv_to<arma::Mat<T>>::from(images);
+  const arma::Mat<T> y = model.net.infer(params, x, shape, state);
+  const Shape out_shape = model.net.output_shape(shape);
+  write_raw(base + ".input.bin", to_row_major(x, shape));
+  write_raw(base + ".output.bin", to_row_major(y, out_shape));
+  std::ofstream(base + ".json") << "{\"type\": \"" << (model.float64 ? "float64" : "float32")
+                                << "\", \"input\": " << dims_json(x.n_cols, shape)
+                                << ", \"output\": " << dims_json(y.n_cols, out_shape) << "}\n";
+  std::printf("%-12s %7zu params -> %s.onnx\n", model.name.c_str(), params.count(), base.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: onnx_models OUT_DIR [--images N] [--data-dir DIR]\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  std::size_t n = 64;
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--images") n = std::stoul(argv[i + 1]);
+    else if (flag == "--data-dir") data_dir = argv[i + 1];
+    else throw ConfigError("unknown option " + flag);
+  }
+  const Dataset<float> test = load_fashion_mnist<float>(data_dir, "test");
+  const arma::fmat images = test.x.cols(0, n - 1);
+  for (const Model& model : models()) {
+    if (model.float64)
+      write_model<double>(model, images, test.shape, dir);
+    else
+      write_model<float>(model, images, test.shape, dir);
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "onnx_models: %s\n", e.what());
+  return 1;
+}
