@@ -2,7 +2,10 @@
 // reports the accuracy on the test set. Its last line is `test_accuracy <value>`.
 //
 //   fashion_mlp [--epochs N] [--batch-size N] [--learning-rate X] [--seed N] [--threads N]
-//               [--data-dir DIR] [--history FILE.csv] [--quiet]
+//               [--data-dir DIR] [--history FILE.csv] [--onnx FILE.onnx] [--quiet]
+//
+// With --onnx it also exports the trained network as an ONNX model, which
+// examples/onnx_classify.mjs runs in ONNX Runtime to the same test accuracy.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -22,15 +25,17 @@ struct Args {
   int threads = 2;
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::string history;
+  std::string onnx;
   bool quiet = false;
 };
 
 const char* const usage =
     "usage: fashion_mlp [--epochs N] [--batch-size N] [--learning-rate X] [--seed N]\n"
-    "                   [--threads N] [--data-dir DIR] [--history FILE.csv] [--quiet]\n"
+    "                   [--threads N] [--data-dir DIR] [--history FILE.csv] [--onnx FILE.onnx]\n"
+    "                   [--quiet]\n"
     "Trains a 784-512-256-10 MLP on Fashion-MNIST with fit() (defaults: 12 epochs, batch 128,\n"
     "peak learning rate 1e-3, seed 1, 2 threads, /usr/share/datasets/fashion-mnist) and prints\n"
-    "the test accuracy last.\n";
+    "the test accuracy last. --onnx also writes the trained network as an ONNX model.\n";
 
 Args parse(int argc, char** argv) {
   using examples::integer;
@@ -43,6 +48,7 @@ Args parse(int argc, char** argv) {
     else if (flag == "--threads") a.threads = integer<int>(flag, value());
     else if (flag == "--data-dir") a.data_dir = value();
     else if (flag == "--history") a.history = value();
+    else if (flag == "--onnx") a.onnx = value();
     else if (flag == "--quiet") a.quiet = true;
     else return false;
     return true;
@@ -88,6 +94,10 @@ int main(int argc, char** argv) try {
   for (const auto& e : history.epochs) seconds += e.seconds;
   const Metrics m = evaluate(net, params, state, SoftmaxCrossEntropy(), test, 1024,
                              std::size_t(std::max(args.threads, 1)));
+  if (!args.onnx.empty()) {  // input (batch, 1, 28, 28), output the 10 logits (docs/onnx.md)
+    export_onnx(net, params, state, train.shape, args.onnx);
+    std::printf("onnx_model %s\n", args.onnx.c_str());
+  }
   std::printf("training_seconds %.1f\n", seconds);
   std::printf("test_loss %.4f\n", m.loss);
   std::printf("test_accuracy %.4f\n", m.accuracy);
