@@ -10,6 +10,8 @@ namespace layercache {
 
 // ----- caches and results -----------------------------------------------------------------
 
+void Cache::for_each_child(const std::function<void(const std::string&, const Cache&)>&) const {}
+
 std::size_t Cache::bytes() const {
   std::unordered_set<const void*> seen;
   std::size_t total = 0;
@@ -99,19 +101,6 @@ Needs Needs::child(std::string_view name, bool child_input) const noexcept {
   return n;
 }
 
-namespace detail {
-
-void throw_foreign_cache(const Cache& cache, const char* layer_kind) {
-  std::string what = std::string("a ") + layer_kind + " layer was handed a " + cache.kind() +
-                     " cache";
-  // The same kind: the cache is of the other element type (a float forward's cache given to a
-  // double backward) or from another layer class that uses the same kind.
-  if (std::string_view(cache.kind()) == layer_kind)
-    what += " of another element type (float and double mixed?) or from another layer class";
-  throw CacheError(what + "; pass each layer the cache its own forward returned");
-}
-
-}  // namespace detail
 
 namespace {
 
@@ -180,11 +169,56 @@ void check_rows(std::size_t got_rows, const Shape& expected, const char* what) {
 std::vector<TensorSpec> Layer::param_specs(const Shape&) const { return {}; }
 std::vector<TensorSpec> Layer::state_specs(const Shape&) const { return {}; }
 std::vector<Part> Layer::parts(const Shape&) const { return {}; }
-std::size_t Layer::param_entries(const Shape& input) const {
-  return parts(input).size() + param_specs(input).size();
+
+namespace detail {
+
+// Enough for every input shape a layer meets in practice (a recurrent layer sees one per
+// sequence length); past it, declarations are computed afresh instead of kept.
+constexpr std::size_t max_memo_entries = 256;
+
+// Holds a memo's spin lock for one scope.
+class MemoLock {
+ public:
+  explicit MemoLock(std::atomic<bool>& busy) noexcept : busy_(busy) {
+    while (busy_.exchange(true, std::memory_order_acquire))
+      while (busy_.load(std::memory_order_relaxed)) {
+      }
+  }
+  ~MemoLock() { busy_.store(false, std::memory_order_release); }
+  MemoLock(const MemoLock&) = delete;
+  MemoLock& operator=(const MemoLock&) = delete;
+
+ private:
+  std::atomic<bool>& busy_;
+};
+
+std::shared_ptr<const Declaration> DeclarationMemo::find(const Shape& input) const {
+  const MemoLock lock(busy_);
+  for (const auto& d : entries_)
+    if (d->input == input) return d;
+  return nullptr;
 }
-std::size_t Layer::state_entries(const Shape& input) const {
-  return parts(input).size() + state_specs(input).size();
+
+std::shared_ptr<const Declaration> DeclarationMemo::keep(
+    std::shared_ptr<const Declaration> declaration) const {
+  const MemoLock lock(busy_);
+  for (const auto& d : entries_)
+    if (d->input == declaration->input) return d;  // another thread was first
+  if (entries_.size() < max_memo_entries) entries_.push_back(declaration);
+  return declaration;
+}
+
+}  // namespace detail
+
+std::shared_ptr<const Declaration> Layer::declaration(const Shape& input) const {
+  if (auto known = memo_.find(input)) return known;
+  auto d = std::make_shared<Declaration>();
+  d->input = input;
+  d->output = output_shape(input);  // throws for an input the layer rejects
+  d->params = param_specs(input);
+  d->state = state_specs(input);
+  d->parts = parts(input);
+  return memo_.keep(std::move(d));
 }
 
 namespace {
@@ -207,10 +241,9 @@ Tree<T> tensors_from_specs(const std::vector<TensorSpec>& specs, const Initializ
 // Walks parts (combinators) and declared tensors alike; `make` builds a leaf layer's node.
 template <class T, class Make>
 Tree<T> build_tree(const Layer& layer, const Shape& input, Make make) {
-  const auto parts = layer.parts(input);
-  if (parts.empty()) layer.output_shape(input);  // a plain layer validates its input here
+  const auto d = layer.declaration(input);  // validates the input
   Tree<T> out;
-  for (const auto& part : parts) {
+  for (const auto& part : d->parts) {
     try {
       out.add(part.name, build_tree<T>(*part.layer, part.input, make));
     } catch (Error& e) {
@@ -218,7 +251,7 @@ Tree<T> build_tree(const Layer& layer, const Shape& input, Make make) {
       throw;
     }
   }
-  Tree<T> own = make(layer, input);
+  Tree<T> own = make(*d);
   for (std::size_t i = 0; i < own.size(); ++i) out.add(own.name(i), std::move(own.child(i)));
   return out;
 }
@@ -227,15 +260,15 @@ Tree<T> build_tree(const Layer& layer, const Shape& input, Make make) {
 
 template <class T>
 Tree<T> Layer::init(const Shape& input, const Initializer& initializer, Rng& rng) const {
-  return build_tree<T>(*this, input, [&](const Layer& l, const Shape& in) {
-    return tensors_from_specs<T>(l.param_specs(in), &initializer, &rng);
+  return build_tree<T>(*this, input, [&](const Declaration& d) {
+    return tensors_from_specs<T>(d.params, &initializer, &rng);
   });
 }
 
 template <class T>
 Tree<T> Layer::init_state(const Shape& input) const {
-  return build_tree<T>(*this, input, [](const Layer& l, const Shape& in) {
-    return tensors_from_specs<T>(l.state_specs(in), nullptr, nullptr);
+  return build_tree<T>(*this, input, [](const Declaration& d) {
+    return tensors_from_specs<T>(d.state, nullptr, nullptr);
   });
 }
 
@@ -285,7 +318,6 @@ arma::Mat<T> Layer::infer(const Tree<T>& params, const arma::Mat<T>& x, const Sh
                           const Tree<T>& state) const {
   const Shape shape = x_shape.rank() ? x_shape : Shape{x.n_rows};
   check_rows(x.n_rows, shape);
-  output_shape(shape);
   arma::Mat<T> y;
   infer_into(params, state, x, shape, y);
   return y;

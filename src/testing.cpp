@@ -82,8 +82,7 @@ using detail::format_number;
 
 // A cache type no layer produces, to check that layers reject foreign caches.
 struct ForeignCache : Cache {
-  const char* kind() const noexcept override { return "foreign"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>&) const override {}
+  void for_each_buffer(const BufferVisitor&) const override {}
 };
 
 // A copy of every buffer a cache refers to, to detect changes.

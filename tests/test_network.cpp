@@ -39,15 +39,20 @@ BOOST_AUTO_TEST_CASE(caches_report_the_data_of_their_buffers) {
 
 namespace {
 // y = x, counting its backward calls into a counter the test owns.
-struct CountsBackward : PassThroughLayer<CountsBackward> {
-  static constexpr const char* name = "counts_backward";
+struct CountsBackward : LayerImpl<CountsBackward> {
+  static constexpr const char* kind_name = "counts_backward";
   explicit CountsBackward(int* calls) : calls(calls) {}
   Shape output_shape(const Shape& input) const override { return input; }
   template <class T>
-  void backward_t(const Tree<T>& params, const Cache& cache, const arma::Mat<T>& dy,
-                  const Needs& needs, BackwardResult<T>& out) const {
+  void forward_t(const Tensors<T>&, const ConstBuffer<T>& x, arma::Mat<T>& y, NoCache<T>&,
+                 const LayerCall<T>&) const {
+    y = *x;
+  }
+  template <class T>
+  void backward_t(const Tensors<T>&, const NoCache<T>&, const arma::Mat<T>& dy,
+                  Gradients<T>& grads) const {
     ++*calls;
-    PassThroughLayer<CountsBackward>::backward_t(params, cache, dy, needs, out);
+    if (grads.dx()) *grads.dx() = dy;
   }
   int* calls;
 };

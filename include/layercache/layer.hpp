@@ -1,26 +1,26 @@
-// The layer contract (docs/contract.md).
+// The layer contract (docs/contract.md): what every layer is to its callers.
 //
 // A Layer holds hyper-parameters only and never changes after construction; every method is
 // const and safe to call from several threads at once. Everything that changes is a value the
 // caller owns and passes in: params and state (Tree<T>), the cache returned by forward, the
 // gradients returned by backward, and the Rng inside the Context.
 //
-//   forward(params, x, ctx)           -> ForwardResult  {output, cache, new state}
+//   forward(params, x, ctx)            -> ForwardResult  {output, cache, new state}
 //   backward(params, cache, dy, needs) -> BackwardResult {dx, grads}
-//   infer(params, x)                  -> output only, no cache
+//   infer(params, x)                   -> output only, no cache
 //
 // Data layout: one sample per column. A batch x is (shape.size() × batch).
 //
-// The virtual methods (`*_into`) write into a result the caller may reuse from the previous
-// step: when shapes match, buffers are overwritten instead of reallocated, and the values
-// are identical to those of a fresh call. A steady-state training step then allocates nothing.
-// Layer authors implement the templates of LayerImpl (see docs/custom_layer.md).
+// Layer authors do not implement this interface by hand: they derive from LayerImpl
+// (layer_impl.hpp: a layer's math) or CombinatorImpl (combinator.hpp: a layer made of named
+// child layers), which do the checks every layer needs. See docs/custom_layer.md.
 #pragma once
 
 #include <armadillo>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <atomic>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -36,6 +36,7 @@
 namespace layercache {
 
 class Initializer;
+class Layer;
 
 /// Whether forward runs for training (build caches, draw dropout masks, update state) or
 /// for inference.
@@ -47,8 +48,8 @@ struct Context {
   Mode mode = Mode::train;
   /// Random stream for layers that draw (dropout); may be null for layers that never draw.
   Rng* rng = nullptr;
-  /// When true, networks check every activation for NaN/Inf and throw NumericError naming
-  /// the first layer whose input or output is not finite.
+  /// When true, every layer checks its input and output for NaN/Inf and throws NumericError
+  /// naming the innermost layer where one first appears.
   bool check_finite = false;
   /// Threads a layer may split the work of this forward call across (intra-layer
   /// parallelism), or null for the calling thread alone. Dense splits its matrix product
@@ -119,7 +120,7 @@ struct Needs {
   /// Frozen parameters (no gradient computed); nullptr means every parameter is wanted.
   const FrozenSet* frozen = nullptr;
   /// Threads backward may split its work across, as Context::executor for forward; null
-  /// for the calling thread alone. Passed on to a network's children.
+  /// for the calling thread alone. Passed on to a combinator's children.
   Executor* executor = nullptr;
 
   /// True when the gradient of this layer's parameter `name` is wanted.
@@ -128,19 +129,56 @@ struct Needs {
   Needs child(std::string_view name, bool child_input) const noexcept;
 };
 
+/// Visitor of a cache's buffers: called with the address of a buffer's data and its size in
+/// bytes.
+using BufferVisitor = std::function<void(const void* data, std::size_t bytes)>;
+
+namespace detail {
+struct CacheStamp;
+}  // namespace detail
+
 /// What backward needs from forward. Each layer defines a named struct deriving from Cache
-/// whose fields carry shape comments. Buffers are held through shared pointers so that a
-/// buffer two neighbours need (a ReLU output that is the next dense layer's input) is stored
-/// once. A cache is never changed by backward.
+/// whose fields carry shape comments, and reports its buffers in for_each_buffer. Buffers are
+/// held through shared pointers so that a buffer two neighbours need (a ReLU output that is
+/// the next dense layer's input) is stored once. A cache is never changed by backward.
+///
+/// The framework (LayerImpl, CombinatorImpl) stamps every cache in forward with the kind of
+/// layer that made it and the shapes of that call, and checks them in backward: a cache from
+/// another kind of layer, or from a layer that was given another input, is a CacheError, and
+/// a dy of another shape than the output is a ShapeError, before the layer's code runs.
 class Cache {
  public:
   virtual ~Cache() = default;
   /// The kind of layer that made it ("dense"), for error messages.
-  virtual const char* kind() const noexcept = 0;
+  const char* kind() const noexcept { return kind_; }
+  /// The per-sample input shape of the forward call that made it.
+  const Shape& input_shape() const noexcept { return input_; }
+  /// The per-sample output shape of that call.
+  const Shape& output_shape() const noexcept { return output_; }
+  /// The batch size (columns) of that call.
+  std::size_t batch() const noexcept { return batch_; }
   /// Calls f(address, bytes) for every buffer the cache refers to (shared ones included).
-  virtual void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const = 0;
+  virtual void for_each_buffer(const BufferVisitor& f) const = 0;
+  /// For combinators: calls f(child name, child cache) for every child's cache (nothing by
+  /// default). Network::summary reads it to report the cache bytes of every node.
+  virtual void for_each_child(const std::function<void(const std::string&, const Cache&)>& f) const;
   /// Bytes held by the cache, each shared buffer counted once.
   std::size_t bytes() const;
+
+ private:
+  friend struct detail::CacheStamp;
+  const char* kind_ = "unknown";
+  Shape input_;
+  Shape output_;
+  std::size_t batch_ = 0;
+};
+
+/// The cache of a layer that keeps nothing for backward (Identity, Flatten): only the stamp
+/// (kind and shapes) every cache carries, which is enough to check dy.
+template <class T>
+struct NoCache : Cache {
+  /// No buffers.
+  void for_each_buffer(const BufferVisitor& /*f*/) const override {}
 };
 
 /// A tensor buffer that can be shared between an output and the caches that read it.
@@ -153,9 +191,13 @@ using ConstBuffer = std::shared_ptr<const arma::Mat<T>>;
 /// Reports a cache's buffer to a for_each_buffer visitor: the address of its data and its
 /// size in bytes (nothing for a null buffer). For layer authors.
 template <class T>
-void visit_buffer(const ConstBuffer<T>& buffer,
-                  const std::function<void(const void*, std::size_t)>& f) {
-  if (buffer) f(buffer->memptr(), buffer->n_elem * sizeof(T));
+void visit_buffer(const ConstBuffer<T>& buffer, const BufferVisitor& f) {
+  if (buffer && buffer->n_elem) f(buffer->memptr(), buffer->n_elem * sizeof(T));
+}
+/// Reports a matrix held by value in a cache (nothing when it is empty). For layer authors.
+template <class T>
+void visit_buffer(const arma::Mat<T>& matrix, const BufferVisitor& f) {
+  if (matrix.n_elem) f(matrix.memptr(), matrix.n_elem * sizeof(T));
 }
 
 /// The result of forward, reusable as the destination of the next forward.
@@ -168,7 +210,7 @@ struct ForwardResult {
   Shape shape;
   /// What backward needs.
   std::unique_ptr<Cache> cache;
-  /// The new state after a training forward (empty for stateless layers).
+  /// The new state after a training forward (empty for stateless layers and in infer mode).
   Tree<T> state;
   /// Storage this result owns for its output (reused across calls).
   Buffer<T> storage;
@@ -178,10 +220,9 @@ struct ForwardResult {
   /// The output matrix.
   const arma::Mat<T>& y() const { return *output; }
   /// The output storage, sized (rows × cols) without reallocating when the size is
-  /// unchanged; also points `output` at it. For layer authors.
+  /// unchanged; also points `output` at it.
   arma::Mat<T>& write_output(std::size_t rows, std::size_t cols);
   /// The cache as type C, reusing the existing object when it already has that type.
-  /// For layer authors.
   template <class C>
   C& reuse_cache() {
     if (auto* c = dynamic_cast<C*>(cache.get())) return *c;
@@ -201,6 +242,8 @@ struct BackwardResult {
   Tree<T> grads;
   /// Workspace of combinators (one result per child), reused across calls.
   std::vector<BackwardResult> parts;
+  /// Scratch space a layer's backward may use (Gradients::workspace), reused across calls.
+  arma::Mat<T> workspace;
 };
 
 /// Makes `grads` mirror `params`: wanted leaves sized like their params, frozen leaves
@@ -209,32 +252,17 @@ template <class T>
 void prepare_grads(const Tree<T>& params, const Needs& needs, Tree<T>& grads);
 
 /// The parameter `name` of a layer's params, checked to be (rows × cols); throws ConfigError
-/// when missing and ShapeError (path = name) when of another shape. For layer authors.
+/// when missing and ShapeError (path = name) when of another shape.
 template <class T>
 const arma::Mat<T>& param(const Tree<T>& params, std::string_view name, std::size_t rows,
                           std::size_t cols);
 
-namespace detail {
-/// Throws the CacheError of cache_as: `cache` is not what a `layer_kind` layer's forward makes.
-[[noreturn]] void throw_foreign_cache(const Cache& cache, const char* layer_kind);
-}  // namespace detail
-
-/// The cache as the layer's own cache type; throws CacheError naming both kinds otherwise.
-/// For layer authors.
-template <class C>
-const C& cache_as(const Cache& cache, const char* layer_kind) {
-  if (auto* c = dynamic_cast<const C*>(&cache)) return *c;
-  detail::throw_foreign_cache(cache, layer_kind);
-}
-
 /// Throws ShapeError when the batch x does not have `expected` rows.
 void check_rows(std::size_t got_rows, const Shape& expected, const char* what = "input");
 
-class Layer;
-
 /// A named child of a combinator, with the input shape it receives.
 struct Part {
-  /// The child's name (its path segment).
+  /// The child's name (its path segment and its entry in the combinator's params).
   std::string name;
   /// The child layer.
   const Layer* layer = nullptr;
@@ -242,33 +270,78 @@ struct Part {
   Shape input;
 };
 
+/// What a layer declares for one input shape: the output shape, its own tensors, its state
+/// and its children. Layer::declaration computes it once per input shape.
+struct Declaration {
+  /// The per-sample input shape.
+  Shape input;
+  /// The per-sample output shape (output_shape(input)).
+  Shape output;
+  /// The layer's own trainable tensors (param_specs(input)).
+  std::vector<TensorSpec> params;
+  /// The layer's own state tensors (state_specs(input)).
+  std::vector<TensorSpec> state;
+  /// The children of a combinator (parts(input)); their entries come first in the layer's
+  /// node of params and state, then its own tensors.
+  std::vector<Part> parts;
+
+  /// Entries of the layer's node of params (state when `of_state`): parts, then tensors.
+  std::size_t entries(bool of_state) const noexcept {
+    return parts.size() + (of_state ? state.size() : params.size());
+  }
+};
+
+namespace detail {
+/// Per-layer memo of declarations by input shape: a cache of a pure function of the layer's
+/// hyper-parameters, guarded for concurrent calls. Copies start empty, so layers stay
+/// copyable values.
+class DeclarationMemo {
+ public:
+  DeclarationMemo() = default;
+  /// Starts empty: the copy's own declarations are computed when first asked for.
+  DeclarationMemo(const DeclarationMemo& /*other*/) noexcept {}
+  /// Keeps this memo's own entries.
+  DeclarationMemo& operator=(const DeclarationMemo& /*other*/) noexcept { return *this; }
+  /// The kept declaration for `input`, or null.
+  std::shared_ptr<const Declaration> find(const Shape& input) const;
+  /// Keeps `declaration` (unless one for its input is kept already) and returns the kept one.
+  std::shared_ptr<const Declaration> keep(std::shared_ptr<const Declaration> declaration) const;
+
+ private:
+  // A spin lock: held for a scan of a few entries, and <mutex> is costly to include.
+  mutable std::atomic<bool> busy_{false};
+  mutable std::vector<std::shared_ptr<const Declaration>> entries_;
+};
+}  // namespace detail
+
 /// The interface every layer implements. Hyper-parameters only: all methods are const.
 class Layer {
  public:
+  Layer() = default;
+  /// Layers are values: copies hold the same hyper-parameters.
+  Layer(const Layer&) = default;
+  /// Layers are values: copies hold the same hyper-parameters.
+  Layer& operator=(const Layer&) = default;
   virtual ~Layer() = default;
 
-  /// Short lowercase kind ("dense", "relu"); networks name children kind + counter.
+  /// Short lowercase kind ("dense", "relu"); combinators name children kind + counter.
   virtual std::string kind() const = 0;
   /// Checks the per-sample input shape and returns the output shape; throws ShapeError
   /// saying what was expected and what was found.
   virtual Shape output_shape(const Shape& input) const = 0;
-  /// The tensors this layer owns for the given input shape (none by default).
+  /// The tensors this layer owns for the given (already checked) input shape; none by
+  /// default.
   virtual std::vector<TensorSpec> param_specs(const Shape& input) const;
-  /// The non-trainable state tensors (none by default).
+  /// The non-trainable state tensors for the given (already checked) input shape; none by
+  /// default.
   virtual std::vector<TensorSpec> state_specs(const Shape& input) const;
   /// Children of a combinator with their input shapes (none for a plain layer).
   virtual std::vector<Part> parts(const Shape& input) const;
-  /// Number of entries of this layer's own node in a params tree for the given input shape:
-  /// one per part and one per tensor of param_specs, as init makes them. A network compares
-  /// it with the params it is given on every call, so that an entry no layer declares is a
-  /// ConfigError instead of being passed over (and moved by the optimizer). The default
-  /// counts parts(input) and param_specs(input), which allocates for a layer that owns
-  /// tensors: such a layer overrides it with the count alone to keep a steady-state step
-  /// allocation-free.
-  virtual std::size_t param_entries(const Shape& input) const;
-  /// Number of entries of this layer's own node in a state tree for the given input shape:
-  /// one per part and one per tensor of state_specs (see param_entries).
-  virtual std::size_t state_entries(const Shape& input) const;
+
+  /// Everything the layer declares for `input` (output shape, tensors, state, parts),
+  /// computed once per input shape and kept (a steady-state step neither recomputes nor
+  /// allocates it). Throws what output_shape throws for a shape the layer rejects.
+  std::shared_ptr<const Declaration> declaration(const Shape& input) const;
 
   /// Forward pass writing into `out` (reused when shapes match).
   virtual void forward_into(const Tree<float>& params, const Tree<float>& state,
@@ -278,11 +351,11 @@ class Layer {
   virtual void forward_into(const Tree<double>& params, const Tree<double>& state,
                             const ConstBuffer<double>& x, const Shape& x_shape,
                             const Context& ctx, ForwardResult<double>& out) const = 0;
-  /// Backward pass writing into `out`; out.grads must mirror params (prepare_grads).
+  /// Backward pass writing into `out`.
   virtual void backward_into(const Tree<float>& params, const Cache& cache,
                              const arma::Mat<float>& dy, const Needs& needs,
                              BackwardResult<float>& out) const = 0;
-  /// Backward pass writing into `out`; out.grads must mirror params (prepare_grads).
+  /// Backward pass writing into `out`.
   virtual void backward_into(const Tree<double>& params, const Cache& cache,
                              const arma::Mat<double>& dy, const Needs& needs,
                              BackwardResult<double>& out) const = 0;
@@ -316,6 +389,14 @@ class Layer {
   template <class T>
   void forward(const Tree<T>& params, const arma::Mat<T>& x, const Shape& x_shape,
                const Context& ctx, ForwardResult<T>& reuse, const Tree<T>& state = {}) const;
+  /// Forward on an Armadillo expression (`x.cols(0, 99)`), evaluated once into the result's
+  /// input buffer.
+  template <class T, class Expr>
+  ForwardResult<T> forward(const Tree<T>& params, const arma::Base<T, Expr>& x,
+                           const Shape& x_shape = {}, const Context& ctx = {},
+                           const Tree<T>& state = {}) const {
+    return forward(params, arma::Mat<T>(x.get_ref()), x_shape, ctx, state);
+  }
   /// Backward: input gradient and parameter gradients.
   template <class T>
   BackwardResult<T> backward(const Tree<T>& params, const Cache& cache, const arma::Mat<T>& dy,
@@ -328,50 +409,15 @@ class Layer {
   template <class T>
   arma::Mat<T> infer(const Tree<T>& params, const arma::Mat<T>& x, const Shape& x_shape = {},
                      const Tree<T>& state = {}) const;
-};
-
-/// Base for concrete layers: implements the virtual interface for float and double by
-/// calling the derived class's member templates
-///   forward_t(params, state, x, x_shape, ctx, out)
-///   backward_t(params, cache, dy, needs, out)
-///   infer_t(params, state, x, x_shape, y)
-/// so a layer is written once for any element type.
-template <class Derived>
-class LayerImpl : public Layer {
- public:
-  /// Calls Derived::forward_t<float> (see Layer::forward_into).
-  void forward_into(const Tree<float>& p, const Tree<float>& s, const ConstBuffer<float>& x,
-                    const Shape& xs, const Context& c, ForwardResult<float>& o) const override {
-    self().forward_t(p, s, x, xs, c, o);
-  }
-  /// Calls Derived::forward_t<double> (see Layer::forward_into).
-  void forward_into(const Tree<double>& p, const Tree<double>& s, const ConstBuffer<double>& x,
-                    const Shape& xs, const Context& c, ForwardResult<double>& o) const override {
-    self().forward_t(p, s, x, xs, c, o);
-  }
-  /// Calls Derived::backward_t<float> (see Layer::backward_into).
-  void backward_into(const Tree<float>& p, const Cache& c, const arma::Mat<float>& dy,
-                     const Needs& n, BackwardResult<float>& o) const override {
-    self().backward_t(p, c, dy, n, o);
-  }
-  /// Calls Derived::backward_t<double> (see Layer::backward_into).
-  void backward_into(const Tree<double>& p, const Cache& c, const arma::Mat<double>& dy,
-                     const Needs& n, BackwardResult<double>& o) const override {
-    self().backward_t(p, c, dy, n, o);
-  }
-  /// Calls Derived::infer_t<float> (see Layer::infer_into).
-  void infer_into(const Tree<float>& p, const Tree<float>& s, const arma::Mat<float>& x,
-                  const Shape& xs, arma::Mat<float>& y) const override {
-    self().infer_t(p, s, x, xs, y);
-  }
-  /// Calls Derived::infer_t<double> (see Layer::infer_into).
-  void infer_into(const Tree<double>& p, const Tree<double>& s, const arma::Mat<double>& x,
-                  const Shape& xs, arma::Mat<double>& y) const override {
-    self().infer_t(p, s, x, xs, y);
+  /// Inference on an Armadillo expression (`test.x.cols(0, 99)`).
+  template <class T, class Expr>
+  arma::Mat<T> infer(const Tree<T>& params, const arma::Base<T, Expr>& x,
+                     const Shape& x_shape = {}, const Tree<T>& state = {}) const {
+    return infer(params, arma::Mat<T>(x.get_ref()), x_shape, state);
   }
 
  private:
-  const Derived& self() const { return static_cast<const Derived&>(*this); }
+  detail::DeclarationMemo memo_;
 };
 
 /// A cheap value handle to an immutable layer, optionally named. Copying shares the layer.
@@ -386,9 +432,9 @@ class AnyLayer {
   /// Wraps a shared layer.
   explicit AnyLayer(std::shared_ptr<const Layer> layer, std::string name = {});
 
-  /// The same layer under an explicit name (its path segment in a network).
+  /// The same layer under an explicit name (its path segment in a combinator).
   AnyLayer named(std::string name) const;
-  /// The explicit name, or empty when the network should choose one.
+  /// The explicit name, or empty when the combinator should choose one.
   const std::string& name() const noexcept { return name_; }
   /// The layer.
   const Layer& operator*() const noexcept { return *layer_; }

@@ -22,7 +22,6 @@
 #include <cmath>
 #include <cstddef>
 
-#include "layer_instantiation.hpp"
 
 namespace layercache {
 namespace {
@@ -261,8 +260,7 @@ Shape Conv2D::output_shape(const Shape& input) const {
   return Shape{g.out_channels, g.out_height, g.out_width};
 }
 
-std::vector<TensorSpec> Conv2D::param_specs(const Shape& input) const {
-  output_shape(input);
+std::vector<TensorSpec> Conv2D::param_specs(const Shape&) const {
   const std::size_t k2 = options_.kernel * options_.kernel;
   const std::size_t o = options_.out_channels, fan_in = options_.in_channels * k2;
   std::vector<TensorSpec> specs{{"weight", o, fan_in, Role::weight, fan_in, o * k2}};
@@ -271,62 +269,37 @@ std::vector<TensorSpec> Conv2D::param_specs(const Shape& input) const {
 }
 
 template <class T>
-void Conv2D::forward_t(const Tree<T>& params, const Tree<T>&, const ConstBuffer<T>& x,
-                       const Shape& x_shape, const Context&, ForwardResult<T>& out) const {
-  out.shape = output_shape(x_shape);
-  check_rows(x->n_rows, x_shape);
-  const Geometry g(options_, x_shape);
-  const arma::Mat<T>& w = param(params, "weight", g.out_channels, g.patch());
-  const arma::Mat<T>* b = options_.bias ? &param(params, "bias", g.out_channels, 1) : nullptr;
-  auto& cache = out.template reuse_cache<Conv2DCache<T>>();
-  arma::Mat<T>& y = out.write_output(g.out_size(), x->n_cols);
-  convolve(g, w, b, *x, y, cache.workspace);
+void Conv2D::forward_t(const Tensors<T>& params, const ConstBuffer<T>& x, arma::Mat<T>& y,
+                       Conv2DCache<T>& cache, const LayerCall<T>& call) const {
+  const Geometry g(options_, call.input());
+  convolve(g, params["weight"], options_.bias ? &params["bias"] : nullptr, *x, y,
+           cache.workspace);
   cache.x = x;
-  cache.input = x_shape;
 }
 
 template <class T>
-void Conv2D::backward_t(const Tree<T>& params, const Cache& cache_base, const arma::Mat<T>& dy,
-                        const Needs& needs, BackwardResult<T>& out) const {
-  const auto& cache = cache_as<Conv2DCache<T>>(cache_base, "conv2d");
-  if (!cache.x || cache.input.rank() != 3 || cache.x->n_rows != cache.input.size() ||
-      cache.input[0] != options_.in_channels)
-    throw CacheError("expected the cache of a conv2d layer with " +
-                     std::to_string(options_.in_channels) + " input channels, got one for input " +
-                     cache.input.str());
-  const Geometry g(options_, cache.input);
+void Conv2D::backward_t(const Tensors<T>& params, const Conv2DCache<T>& cache,
+                        const arma::Mat<T>& dy, Gradients<T>& grads) const {
+  const Geometry g(options_, cache.input_shape());
   const arma::Mat<T>& x = *cache.x;
   const std::size_t batch = x.n_cols, P = g.pixels(), K = g.patch(), O = g.out_channels;
-  if (dy.n_rows != g.out_size() || dy.n_cols != batch)
-    throw ShapeError("expected dy (" + std::to_string(g.out_size()) + " × " +
-                     std::to_string(batch) + "), got (" + std::to_string(dy.n_rows) + " × " +
-                     std::to_string(dy.n_cols) + ")");
-  const arma::Mat<T>& w = param(params, "weight", O, K);
-  const bool want_w = needs.param("weight");
-  const bool want_b = options_.bias && needs.param("bias");
+  const arma::Mat<T>& w = params["weight"];
+  arma::Mat<T>* dw = grads.param("weight");
+  arma::Mat<T>* db = options_.bias ? grads.param("bias") : nullptr;
+  arma::Mat<T>* dx = grads.dx();
 
-  if (want_b) {
-    arma::Mat<T>& db = out.grads.at("bias").value();
-    db.zeros();
+  if (db) {
+    db->zeros();
     for (std::size_t n = 0; n < batch; ++n)
-      for (std::size_t oc = 0; oc < O; ++oc) db[oc] += sum_of(dy.colptr(n) + oc * P, P);
+      for (std::size_t oc = 0; oc < O; ++oc) (*db)[oc] += sum_of(dy.colptr(n) + oc * P, P);
   }
-  if (!want_w && !needs.input) {
-    out.dx.reset();
-    return;
-  }
-  arma::Mat<T>* dw = want_w ? &out.grads.at("weight").value() : nullptr;
+  if (!dw && !dx) return;
   if (dw) dw->zeros();
-  if (needs.input)
-    out.dx.set_size(g.in_size(), batch);  // each block's columns are zeroed before col2im
-  else
-    out.dx.reset();
 
-  // Scratch lives in the result (parts[0].dx) so a reused result allocates nothing; the cache
-  // is never written.
+  // Scratch lives in the result, so a reused result allocates nothing; the cache is never
+  // written.
   const std::size_t nb = block_samples(g, batch);
-  out.parts.resize(1);
-  arma::Mat<T>& workspace = out.parts[0].dx;
+  arma::Mat<T>& workspace = grads.workspace();
   workspace.set_size(P * nb * (K + (nb > 1 ? O : 0)), 1);
   for (std::size_t n0 = 0; n0 < batch; n0 += nb) {
     const std::size_t m = std::min(nb, batch - n0);
@@ -346,30 +319,25 @@ void Conv2D::backward_t(const Tree<T>& params, const Cache& cache_base, const ar
         im2col(g, x.colptr(n0 + i), patches.memptr() + i * P, P * m);
       *dw += dresult.t() * patches;
     }
-    if (needs.input) {
+    if (dx) {
       patches = dresult * w;  // now dpatches
       for (std::size_t i = 0; i < m; ++i) {
-        T* dx = out.dx.colptr(n0 + i);
-        std::fill(dx, dx + g.in_size(), T(0));
-        col2im(g, patches.memptr() + i * P, P * m, dx);
+        T* column = dx->colptr(n0 + i);
+        std::fill(column, column + g.in_size(), T(0));
+        col2im(g, patches.memptr() + i * P, P * m, column);
       }
     }
   }
 }
 
 template <class T>
-void Conv2D::infer_t(const Tree<T>& params, const Tree<T>&, const arma::Mat<T>& x,
-                     const Shape& x_shape, arma::Mat<T>& y) const {
-  output_shape(x_shape);
-  check_rows(x.n_rows, x_shape);
-  const Geometry g(options_, x_shape);
-  const arma::Mat<T>& w = param(params, "weight", g.out_channels, g.patch());
-  const arma::Mat<T>* b = options_.bias ? &param(params, "bias", g.out_channels, 1) : nullptr;
-  y.set_size(g.out_size(), x.n_cols);
+void Conv2D::infer_t(const Tensors<T>& params, const arma::Mat<T>& x, arma::Mat<T>& y,
+                     const LayerCall<T>& call) const {
+  const Geometry g(options_, call.input());
   arma::Mat<T> workspace;
-  convolve(g, w, b, x, y, workspace);
+  convolve(g, params["weight"], options_.bias ? &params["bias"] : nullptr, x, y, workspace);
 }
 
-LAYERCACHE_INSTANTIATE_LAYER(Conv2D)
+template class LayerImpl<Conv2D, Conv2DCache>;
 
 }  // namespace layercache

@@ -1,4 +1,4 @@
-// Flatten: the output shape; the rest is PassThroughLayer's.
+// Flatten: the output shape; the rest is LayerImpl's (passes_input).
 #include "layercache/layers/flatten.hpp"
 
 namespace layercache {

@@ -1,4 +1,4 @@
-// Identity: all of its behaviour is PassThroughLayer's.
+// Identity: all of its behaviour is LayerImpl's (passes_input).
 #include "layercache/layers/identity.hpp"
 
 namespace layercache {

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <limits>
 
-#include "layer_instantiation.hpp"
 
 namespace layercache {
 namespace {
@@ -136,58 +135,39 @@ Shape MaxPool2D::output_shape(const Shape& input) const {
 }
 
 template <class T>
-void MaxPool2D::forward_t(const Tree<T>&, const Tree<T>&, const ConstBuffer<T>& x,
-                          const Shape& x_shape, const Context&, ForwardResult<T>& out) const {
-  out.shape = output_shape(x_shape);
-  check_rows(x->n_rows, x_shape);
-  const Geometry g(kernel_, stride_, x_shape);
-  auto& cache = out.template reuse_cache<MaxPool2DCache<T>>();
+void MaxPool2D::forward_t(const Tensors<T>&, const ConstBuffer<T>& x, arma::Mat<T>& y,
+                          MaxPool2DCache<T>& cache, const LayerCall<T>& call) const {
+  const Geometry g(kernel_, stride_, call.input());
   cache.argmax.set_size(g.out_size(), x->n_cols);
-  cache.input = x_shape;
-  pool<true>(g, *x, out.write_output(g.out_size(), x->n_cols), &cache.argmax);
+  pool<true>(g, *x, y, &cache.argmax);
 }
 
 template <class T>
-void MaxPool2D::backward_t(const Tree<T>&, const Cache& cache_base, const arma::Mat<T>& dy,
-                           const Needs& needs, BackwardResult<T>& out) const {
-  const auto& cache = cache_as<MaxPool2DCache<T>>(cache_base, "max_pool2d");
-  if (cache.input.rank() != 3)
-    throw CacheError("expected the cache of a max_pool2d layer, got one without an input shape");
-  const Geometry g(kernel_, stride_, cache.input);
-  if (cache.argmax.n_rows != g.out_size())
+void MaxPool2D::backward_t(const Tensors<T>&, const MaxPool2DCache<T>& cache,
+                           const arma::Mat<T>& dy, Gradients<T>& grads) const {
+  const Geometry g(kernel_, stride_, cache.input_shape());
+  if (cache.argmax.n_rows != g.out_size() || cache.argmax.n_cols != dy.n_cols)
     throw CacheError("expected the cache of a max_pool2d layer with " +
                      std::to_string(g.out_size()) + " outputs per sample, got " +
                      std::to_string(cache.argmax.n_rows));
-  if (dy.n_rows != g.out_size() || dy.n_cols != cache.argmax.n_cols)
-    throw ShapeError("expected dy (" + std::to_string(g.out_size()) + " × " +
-                     std::to_string(cache.argmax.n_cols) + "), got (" + std::to_string(dy.n_rows) +
-                     " × " + std::to_string(dy.n_cols) + ")");
-  if (!needs.input) {
-    out.dx.reset();
-    return;
-  }
   // Windows may overlap (stride < kernel), so gradients are added, not assigned. Each sample's
   // column is zeroed just before its gradients land, while it is in cache.
-  out.dx.set_size(g.in_size(), dy.n_cols);
+  arma::Mat<T>& dx = *grads.dx();  // backward runs only when dx is wanted (no params)
   for (std::size_t n = 0; n < dy.n_cols; ++n) {
     const std::uint32_t* where = cache.argmax.colptr(n);
     const T* d = dy.colptr(n);
-    T* dx = out.dx.colptr(n);
-    std::fill(dx, dx + g.in_size(), T(0));
-    for (std::size_t o = 0; o < dy.n_rows; ++o) dx[where[o]] += d[o];
+    T* column = dx.colptr(n);
+    std::fill(column, column + g.in_size(), T(0));
+    for (std::size_t o = 0; o < dy.n_rows; ++o) column[where[o]] += d[o];
   }
 }
 
 template <class T>
-void MaxPool2D::infer_t(const Tree<T>&, const Tree<T>&, const arma::Mat<T>& x,
-                        const Shape& x_shape, arma::Mat<T>& y) const {
-  output_shape(x_shape);
-  check_rows(x.n_rows, x_shape);
-  const Geometry g(kernel_, stride_, x_shape);
-  y.set_size(g.out_size(), x.n_cols);
-  pool<false>(g, x, y, nullptr);
+void MaxPool2D::infer_t(const Tensors<T>&, const arma::Mat<T>& x, arma::Mat<T>& y,
+                        const LayerCall<T>& call) const {
+  pool<false>(Geometry(kernel_, stride_, call.input()), x, y, nullptr);
 }
 
-LAYERCACHE_INSTANTIATE_LAYER(MaxPool2D)
+template class LayerImpl<MaxPool2D, MaxPool2DCache>;
 
 }  // namespace layercache

@@ -1,4 +1,4 @@
-// Reshape: the output shape; the rest is PassThroughLayer's.
+// Reshape: the output shape; the rest is LayerImpl's (passes_input).
 #include "layercache/layers/reshape.hpp"
 
 namespace layercache {

@@ -1,99 +1,103 @@
-// Softmax and LogSoftmax over each column: forward and backward math side by side; the
-// contract (shapes, cache, buffer reuse) is shared in activation_base.hpp.
+// Softmax and LogSoftmax over each column: forward and backward math side by side. The
+// forward math is softmax_columns / log_softmax_columns, shared with the losses.
 #include "layercache/layers/softmax.hpp"
 
 #include <cmath>
 
-#include "activation_base.hpp"
+#include "layercache/losses.hpp"
 
 namespace layercache {
 namespace {
 
-// The largest entry of a column of n values.
+// A matrix over the columns [first, first + count) of m, sharing its memory.
 template <class T>
-T column_max(const T* p, arma::uword n) {
-  T m = p[0];
-  for (arma::uword i = 1; i < n; ++i) m = p[i] > m ? p[i] : m;
-  return m;
+arma::Mat<T> columns(const arma::Mat<T>& m, std::size_t first, std::size_t count) {
+  return arma::Mat<T>(const_cast<T*>(m.colptr(first)), m.n_rows, count, false, true);
 }
 
-// Calls f(in, out, m) for every column of x and the same column of y, with m the column's
-// largest entry (both softmaxes shift by it so that no exponential overflows).
+// y = f(x) column by column, with the columns split across the executor's threads for
+// large batches (f writes the columns it is given and nothing else).
 template <class T, class F>
-void for_each_shifted_column(const arma::Mat<T>& x, arma::Mat<T>& y, F f) {
-  if (x.n_rows == 0) return;
-  for (arma::uword j = 0; j < x.n_cols; ++j)
-    f(x.colptr(j), y.colptr(j), column_max(x.colptr(j), x.n_rows));
+void by_columns(Executor* executor, const arma::Mat<T>& x, arma::Mat<T>& y, F f) {
+  detail::by_column_ranges(executor, x.n_cols, x.n_rows,
+                           [&](std::size_t first, std::size_t count) noexcept {
+                             const arma::Mat<T> in = columns(x, first, count);
+                             arma::Mat<T> out = columns(y, first, count);
+                             f(in, out);
+                           });
 }
 
 }  // namespace
 
 template <class T>
-struct ActivationMath<Softmax, T> {
-  using Cache = SoftmaxCache<T>;
-  static constexpr Keeps keeps = Keeps::output;
-  explicit ActivationMath(const Softmax&) {}
+void Softmax::forward_t(const Tensors<T>&, const ConstBuffer<T>& x, arma::Mat<T>& y,
+                        OneTensorCache<T>& cache, const LayerCall<T>& call) const {
+  by_columns(call.executor(), *x, y,
+             [](const arma::Mat<T>& in, arma::Mat<T>& out) { softmax_columns(in, out); });
+  cache.kept = call.output_buffer();
+}
 
-  // The normalizer is accumulated in double: float columns of thousands of classes keep
-  // their sum accurate.
-  void forward(const arma::Mat<T>& x, arma::Mat<T>& y) const {
-    const arma::uword n = x.n_rows;
-    for_each_shifted_column(x, y, [n](const T* in, T* out, T m) {
-      double sum = 0;
-      for (arma::uword i = 0; i < n; ++i) {
-        out[i] = std::exp(in[i] - m);
-        sum += out[i];
-      }
-      const T scale = T(1.0 / sum);
-      for (arma::uword i = 0; i < n; ++i) out[i] *= scale;
-    });
-  }
-  // dx = y ⊙ (dy − ⟨dy, y⟩) per column: the Jacobian diag(y) − y yᵀ applied to dy.
-  void backward(const arma::Mat<T>& y, const arma::Mat<T>& dy, arma::Mat<T>& dx) const {
-    const arma::uword n = y.n_rows;
-    for (arma::uword j = 0; j < y.n_cols; ++j) {
+// dx = y ⊙ (dy − ⟨dy, y⟩) per column: the Jacobian diag(y) − y yᵀ applied to dy.
+template <class T>
+void Softmax::backward_t(const Tensors<T>&, const OneTensorCache<T>& cache,
+                         const arma::Mat<T>& dy, Gradients<T>& grads) const {
+  const arma::Mat<T>& y = *cache.kept;
+  arma::Mat<T>& dx = *grads.dx();  // backward runs only when dx is wanted (no params)
+  detail::by_column_ranges(grads.executor(), y.n_cols, y.n_rows,
+                           [&](std::size_t first, std::size_t count) noexcept {
+    for (std::size_t j = first; j < first + count; ++j) {
       const T* p = y.colptr(j);
       const T* g = dy.colptr(j);
       T* d = dx.colptr(j);
       double dot = 0;
-      for (arma::uword i = 0; i < n; ++i) dot += double(g[i]) * double(p[i]);
+      for (arma::uword i = 0; i < y.n_rows; ++i) dot += double(g[i]) * double(p[i]);
       const T inner = T(dot);
-      for (arma::uword i = 0; i < n; ++i) d[i] = p[i] * (g[i] - inner);
+      for (arma::uword i = 0; i < y.n_rows; ++i) d[i] = p[i] * (g[i] - inner);
     }
-  }
-};
+  });
+}
 
 template <class T>
-struct ActivationMath<LogSoftmax, T> {
-  using Cache = LogSoftmaxCache<T>;
-  static constexpr Keeps keeps = Keeps::output;
-  explicit ActivationMath(const LogSoftmax&) {}
+void Softmax::infer_t(const Tensors<T>&, const arma::Mat<T>& x, arma::Mat<T>& y,
+                      const LayerCall<T>&) const {
+  softmax_columns(x, y);
+}
 
-  void forward(const arma::Mat<T>& x, arma::Mat<T>& y) const {
-    const arma::uword n = x.n_rows;
-    for_each_shifted_column(x, y, [n](const T* in, T* out, T m) {
-      double sum = 0;
-      for (arma::uword i = 0; i < n; ++i) sum += std::exp(in[i] - m);
-      const T log_normalizer = m + T(std::log(sum));
-      for (arma::uword i = 0; i < n; ++i) out[i] = in[i] - log_normalizer;
-    });
-  }
-  // dx = dy − softmax(x)·Σ dy per column, with softmax(x) = exp(y).
-  void backward(const arma::Mat<T>& y, const arma::Mat<T>& dy, arma::Mat<T>& dx) const {
-    const arma::uword n = y.n_rows;
-    for (arma::uword j = 0; j < y.n_cols; ++j) {
+template <class T>
+void LogSoftmax::forward_t(const Tensors<T>&, const ConstBuffer<T>& x, arma::Mat<T>& y,
+                           OneTensorCache<T>& cache, const LayerCall<T>& call) const {
+  by_columns(call.executor(), *x, y,
+             [](const arma::Mat<T>& in, arma::Mat<T>& out) { log_softmax_columns(in, out); });
+  cache.kept = call.output_buffer();
+}
+
+// dx = dy − softmax(x)·Σ dy per column, with softmax(x) = exp(y).
+template <class T>
+void LogSoftmax::backward_t(const Tensors<T>&, const OneTensorCache<T>& cache,
+                            const arma::Mat<T>& dy, Gradients<T>& grads) const {
+  const arma::Mat<T>& y = *cache.kept;
+  arma::Mat<T>& dx = *grads.dx();
+  detail::by_column_ranges(grads.executor(), y.n_cols, y.n_rows,
+                           [&](std::size_t first, std::size_t count) noexcept {
+    for (std::size_t j = first; j < first + count; ++j) {
       const T* p = y.colptr(j);
       const T* g = dy.colptr(j);
       T* d = dx.colptr(j);
       double total = 0;
-      for (arma::uword i = 0; i < n; ++i) total += g[i];
+      for (arma::uword i = 0; i < y.n_rows; ++i) total += g[i];
       const T sum = T(total);
-      for (arma::uword i = 0; i < n; ++i) d[i] = g[i] - std::exp(p[i]) * sum;
+      for (arma::uword i = 0; i < y.n_rows; ++i) d[i] = g[i] - std::exp(p[i]) * sum;
     }
-  }
-};
+  });
+}
 
-LAYERCACHE_INSTANTIATE_LAYER(ActivationLayer<Softmax>)
-LAYERCACHE_INSTANTIATE_LAYER(ActivationLayer<LogSoftmax>)
+template <class T>
+void LogSoftmax::infer_t(const Tensors<T>&, const arma::Mat<T>& x, arma::Mat<T>& y,
+                         const LayerCall<T>&) const {
+  log_softmax_columns(x, y);
+}
+
+template class LayerImpl<Softmax, OneTensorCache>;
+template class LayerImpl<LogSoftmax, OneTensorCache>;
 
 }  // namespace layercache

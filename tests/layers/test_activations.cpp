@@ -85,8 +85,8 @@ template <class T>
 void check_output_keeping_cache() {
   const arma::Mat<T> x = arma::conv_to<arma::Mat<T>>::from(random_batch(6, 5, 17));
   const auto out = Tanh().forward(Tree<T>{}, x);
-  const auto& cache = dynamic_cast<const TanhCache<T>&>(*out.cache);
-  BOOST_TEST(cache.y.get() == out.output.get());  // the output itself, not a copy
+  const auto& cache = dynamic_cast<const OneTensorCache<T>&>(*out.cache);
+  BOOST_TEST(cache.kept.get() == out.output.get());  // the output itself, not a copy
   BOOST_TEST(out.cache->bytes() == 6u * 5u * sizeof(T));
 }
 
@@ -99,8 +99,8 @@ BOOST_AUTO_TEST_CASE(gelu_cache_holds_exactly_its_input) {
   const auto x = std::make_shared<const arma::mat>(random_batch(6, 5, 10));
   ForwardResult<double> out;
   GELU().forward_into(Tree<double>{}, Tree<double>{}, x, Shape{6}, {}, out);
-  const auto& cache = dynamic_cast<const GELUCache<double>&>(*out.cache);
-  BOOST_TEST(cache.x.get() == x.get());  // the input buffer itself
+  const auto& cache = dynamic_cast<const OneTensorCache<double>&>(*out.cache);
+  BOOST_TEST(cache.kept.get() == x.get());  // the input buffer itself
   BOOST_TEST(out.cache->bytes() == 6u * 5u * sizeof(double));
 }
 
@@ -140,9 +140,9 @@ void check_relu_output_stored_once() {
   const auto out = net.forward(params, x);
   BOOST_TEST(out.cache->bytes() == (4 + 8) * batch * sizeof(T));
   const auto& steps = dynamic_cast<const NetworkCache<T>&>(*out.cache).steps;
-  const auto& relu = dynamic_cast<const ReLUCache<T>&>(*steps[1].cache);
+  const auto& relu = dynamic_cast<const OneTensorCache<T>&>(*steps[1].cache);
   const auto& dense2 = dynamic_cast<const DenseCache<T>&>(*steps[2].cache);
-  BOOST_TEST(relu.y.get() == dense2.x.get());
+  BOOST_TEST(relu.kept.get() == dense2.x.get());
 }
 
 BOOST_AUTO_TEST_CASE(relu_output_is_stored_once_between_two_dense_layers) {
@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(gelu_input_is_the_previous_layers_output_not_a_copy) {
   const std::size_t batch = 3;
   const auto out = net.forward(params, random_batch(4, batch, 13));
   const auto& steps = dynamic_cast<const NetworkCache<double>&>(*out.cache).steps;
-  BOOST_TEST(dynamic_cast<const GELUCache<double>&>(*steps[1].cache).x.get() ==
+  BOOST_TEST(dynamic_cast<const OneTensorCache<double>&>(*steps[1].cache).kept.get() ==
              steps[0].output.get());
   // dense1 keeps the input (4), GELU keeps dense1's output (8), dense2 keeps GELU's output (8).
   BOOST_TEST(out.cache->bytes() == (4 + 8 + 8) * batch * sizeof(double));

@@ -66,6 +66,29 @@ std::vector<LayerCase> layer_table() {
       {"max_pool2d", MaxPool2D({.kernel = 2}), Shape{2, 6, 5}, plain},
       {"flatten", Flatten(), Shape{2, 3, 4}, plain},
       {"reshape", Reshape(Shape{4, 6}), Shape{2, 3, 4}, plain},
+
+      // Combinators, each with a network inside it and inside a network.
+      {"residual", Residual(Network{Dense(4, 4), Tanh()}), Shape{4}, plain},
+      {"residual_with_projection", Residual(Network{Dense(4, 6), Tanh()}, Dense(4, 6)), Shape{4},
+       plain},
+      {"network_of_residual_blocks",
+       Network{Dense(4, 5), Residual(Network{Dense(5, 5), Tanh(), Dense(5, 5)}),
+               Residual(Network{Dense(5, 5), Sigmoid()}), Dense(5, 3)},
+       Shape{4}, plain},
+      {"parallel_concat", Parallel{Dense(4, 3), Network{Dense(4, 2), Tanh()}}, Shape{4}, plain},
+      {"parallel_add", Parallel({Dense(4, 3), Network{Dense(4, 3), Sigmoid()}}, Merge::add),
+       Shape{4}, plain},
+      {"parallel_multiply_gating",
+       Parallel({Dense(4, 3), Network{Dense(4, 3), Sigmoid()}}, Merge::multiply), Shape{4}, plain},
+      {"parallel_concat_of_image_channels",
+       Parallel{Conv2D({.in_channels = 2, .out_channels = 3, .padding = 1}),
+                Conv2D({.in_channels = 2, .out_channels = 2, .kernel = 1})},
+       Shape{2, 4, 5}, plain},
+      {"network_with_parallel_and_residual_inside",
+       Network{Dense(4, 6),
+               Parallel{Residual(Network{Dense(6, 6), Tanh()}), Network{Dense(6, 2), Tanh()}},
+               Dense(8, 3)},
+       Shape{4}, plain},
   };
   return table;
 }

@@ -1,38 +1,31 @@
 // Element-wise activations: ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh. Each maps every
 // entry y = f(x) of a batch of any shape, and backward gives dx = dy ⊙ f'(x), with f'
-// written in terms of the one tensor the layer's cache keeps. Formulas: docs/layers.md.
+// written in terms of the one tensor the layer's cache keeps (ElementwiseLayer). The math of
+// each is in src/layers/activations.cpp, forward and backward side by side; formulas:
+// docs/layers.md.
 #pragma once
 
-#include <cstddef>
-#include <functional>
-
-#include "layercache/layers/activation_base.hpp"
+#include "layercache/layers/elementwise.hpp"
 
 namespace layercache {
 
-// ----- ReLU -------------------------------------------------------------------------------
-
-/// What ReLU keeps for backward: its output, which is also the next layer's input, so a
-/// Dense after a ReLU shares this buffer instead of holding a copy.
-template <class T>
-struct ReLUCache : Cache {
-  ConstBuffer<T> y;  ///< output (n × batch), n = the per-sample size
-
-  const char* kind() const noexcept override { return "relu"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    visit_buffer(y, f);
-  }
-};
-
-/// Rectified linear unit.
+/// Rectified linear unit. Keeps its output, which is also the next layer's input, so a Dense
+/// after a ReLU shares that buffer instead of holding a copy.
 ///   forward:  y = max(x, 0)
 ///   backward: dx = dy where y > 0, else 0 (the derivative at x = 0 is taken as 0)
-class ReLU : public ActivationLayer<ReLU> {
+class ReLU : public ElementwiseLayer<ReLU> {
  public:
-  std::string kind() const override { return "relu"; }
+  /// The layer's kind.
+  static constexpr const char* kind_name = "relu";
+  /// Backward reads the output.
+  static constexpr Keeps keeps = Keeps::output;
+  /// y = max(x, 0); NaN stays NaN.
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy where y > 0, else 0.
+  template <class T>
+  T input_gradient(T y, T dy) const;
 };
-
-// ----- LeakyReLU --------------------------------------------------------------------------
 
 /// Options of LeakyReLU.
 struct LeakyReLUOptions {
@@ -41,35 +34,34 @@ struct LeakyReLUOptions {
   double slope = 0.01;
 };
 
-/// What LeakyReLU keeps for backward: its output (y > 0 exactly where x > 0).
-template <class T>
-struct LeakyReLUCache : Cache {
-  ConstBuffer<T> y;  ///< output (n × batch)
-  double slope = 0;  ///< the slope of the layer that made it (backward checks it)
-
-  const char* kind() const noexcept override { return "leaky_relu"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    visit_buffer(y, f);
-  }
-};
-
-/// Leaky rectified linear unit with slope s (default 0.01).
+/// Leaky rectified linear unit with slope s (default 0.01). Keeps its output (y > 0 exactly
+/// where x > 0) and records s, which its backward reads.
 ///   forward:  y = x if x > 0, else s·x
 ///   backward: dx = dy where y > 0, else s·dy
-class LeakyReLU : public ActivationLayer<LeakyReLU> {
+class LeakyReLU : public ElementwiseLayer<LeakyReLU> {
  public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "leaky_relu";
+  /// Backward reads the output.
+  static constexpr Keeps keeps = Keeps::output;
+  /// The name of the hyper-parameter recorded in the cache.
+  static constexpr const char* parameter_name = "slope";
   /// A leaky ReLU; throws ConfigError when the slope is negative or not finite.
   explicit LeakyReLU(LeakyReLUOptions options = {});
-
-  std::string kind() const override { return "leaky_relu"; }
   /// The slope for negative inputs.
   double slope() const noexcept { return options_.slope; }
+  /// The slope, recorded in the cache.
+  double parameter() const noexcept { return options_.slope; }
+  /// y = x if x > 0, else s·x.
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy where y > 0, else s·dy.
+  template <class T>
+  T input_gradient(T y, T dy) const;
 
  private:
   LeakyReLUOptions options_;
 };
-
-// ----- ELU --------------------------------------------------------------------------------
 
 /// Options of ELU.
 struct ELUOptions {
@@ -77,55 +69,40 @@ struct ELUOptions {
   double alpha = 1.0;
 };
 
-/// What ELU keeps for backward: its output (y < 0 exactly where x < 0, since alpha > 0, and
-/// there the derivative alpha·eˣ equals y + alpha).
-template <class T>
-struct ELUCache : Cache {
-  ConstBuffer<T> y;  ///< output (n × batch)
-  double alpha = 0;  ///< the alpha of the layer that made it (backward checks it)
-
-  const char* kind() const noexcept override { return "elu"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    visit_buffer(y, f);
-  }
-};
-
-/// Exponential linear unit with saturation α (default 1).
+/// Exponential linear unit with saturation α (default 1). Keeps its output (y < 0 exactly
+/// where x < 0, since α > 0, and there the derivative α·eˣ equals y + α) and records α.
 ///   forward:  y = x if x > 0, else α·(eˣ − 1)
 ///   backward: dx = dy where y > 0, else dy·(y + α)
-class ELU : public ActivationLayer<ELU> {
+class ELU : public ElementwiseLayer<ELU> {
  public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "elu";
+  /// Backward reads the output.
+  static constexpr Keeps keeps = Keeps::output;
+  /// The name of the hyper-parameter recorded in the cache.
+  static constexpr const char* parameter_name = "alpha";
   /// An ELU; throws ConfigError unless alpha > 0.
   explicit ELU(ELUOptions options = {});
-
-  std::string kind() const override { return "elu"; }
   /// The saturation value α.
   double alpha() const noexcept { return options_.alpha; }
+  /// α, recorded in the cache.
+  double parameter() const noexcept { return options_.alpha; }
+  /// y = x if x > 0, else α·(eˣ − 1).
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy where y > 0, else dy·(y + α).
+  template <class T>
+  T input_gradient(T y, T dy) const;
 
  private:
   ELUOptions options_;
 };
-
-// ----- GELU -------------------------------------------------------------------------------
 
 /// Options of GELU.
 struct GELUOptions {
   /// Use the tanh approximation of Hendrycks & Gimpel instead of the exact erf form
   /// (PyTorch's approximate="tanh").
   bool tanh_approximation = false;
-};
-
-/// What GELU keeps for backward: its input (shared with the previous layer's output; the
-/// derivative cannot be recovered from the output, which is not monotonic).
-template <class T>
-struct GELUCache : Cache {
-  ConstBuffer<T> x;  ///< input (n × batch)
-  bool tanh_approximation = false;  ///< the form of the layer that made it (backward checks it)
-
-  const char* kind() const noexcept override { return "gelu"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    visit_buffer(x, f);
-  }
 };
 
 /// Gaussian error linear unit, exact by default: with Φ the standard normal distribution
@@ -135,59 +112,72 @@ struct GELUCache : Cache {
 /// With tanh_approximation, u = √(2/π)·(x + 0.044715·x³) and t = tanh(u):
 ///   forward:  y = ½·x·(1 + t)
 ///   backward: dx = dy·(½·(1 + t) + ½·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²))
-class GELU : public ActivationLayer<GELU> {
+/// Keeps its input (the output is not monotonic) and records which form it computes.
+class GELU : public ElementwiseLayer<GELU> {
  public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "gelu";
+  /// Backward reads the input.
+  static constexpr Keeps keeps = Keeps::input;
+  /// The name of the hyper-parameter recorded in the cache.
+  static constexpr const char* parameter_name = "tanh_approximation";
   /// A GELU, exact unless options.tanh_approximation.
   explicit GELU(GELUOptions options = {}) : options_(options) {}
-
-  std::string kind() const override { return "gelu"; }
   /// Whether the tanh approximation is used.
   bool tanh_approximation() const noexcept { return options_.tanh_approximation; }
+  /// 1 with the tanh approximation, 0 exact; recorded in the cache.
+  double parameter() const noexcept { return options_.tanh_approximation ? 1.0 : 0.0; }
+  /// y = x·Φ(x), or its tanh approximation.
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy·(Φ(x) + x·φ(x)), or its tanh approximation's.
+  template <class T>
+  T input_gradient(T x, T dy) const;
 
  private:
   GELUOptions options_;
 };
 
-// ----- Sigmoid ----------------------------------------------------------------------------
-
-/// What Sigmoid keeps for backward: its output.
-template <class T>
-struct SigmoidCache : Cache {
-  ConstBuffer<T> y;  ///< output (n × batch)
-
-  const char* kind() const noexcept override { return "sigmoid"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    visit_buffer(y, f);
-  }
-};
-
-/// Logistic sigmoid, computed without overflow for inputs of either sign.
+/// Logistic sigmoid, computed without overflow for inputs of either sign. Keeps its output.
 ///   forward:  y = 1 / (1 + e⁻ˣ)
 ///   backward: dx = dy·y·(1 − y)
-class Sigmoid : public ActivationLayer<Sigmoid> {
+class Sigmoid : public ElementwiseLayer<Sigmoid> {
  public:
-  std::string kind() const override { return "sigmoid"; }
+  /// The layer's kind.
+  static constexpr const char* kind_name = "sigmoid";
+  /// Backward reads the output.
+  static constexpr Keeps keeps = Keeps::output;
+  /// y = 1 / (1 + e⁻ˣ).
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy·y·(1 − y).
+  template <class T>
+  T input_gradient(T y, T dy) const;
 };
 
-// ----- Tanh -------------------------------------------------------------------------------
-
-/// What Tanh keeps for backward: its output.
-template <class T>
-struct TanhCache : Cache {
-  ConstBuffer<T> y;  ///< output (n × batch)
-
-  const char* kind() const noexcept override { return "tanh"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    visit_buffer(y, f);
-  }
-};
-
-/// Hyperbolic tangent.
+/// Hyperbolic tangent. Keeps its output.
 ///   forward:  y = tanh(x)
 ///   backward: dx = dy·(1 − y²)
-class Tanh : public ActivationLayer<Tanh> {
+class Tanh : public ElementwiseLayer<Tanh> {
  public:
-  std::string kind() const override { return "tanh"; }
+  /// The layer's kind.
+  static constexpr const char* kind_name = "tanh";
+  /// Backward reads the output.
+  static constexpr Keeps keeps = Keeps::output;
+  /// y = tanh(x).
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy·(1 − y²).
+  template <class T>
+  T input_gradient(T y, T dy) const;
 };
+
+// Compiled once in src/layers/activations.cpp.
+extern template class LayerImpl<ReLU, OneTensorCache>;
+extern template class LayerImpl<LeakyReLU, OneTensorCache>;
+extern template class LayerImpl<ELU, OneTensorCache>;
+extern template class LayerImpl<GELU, OneTensorCache>;
+extern template class LayerImpl<Sigmoid, OneTensorCache>;
+extern template class LayerImpl<Tanh, OneTensorCache>;
 
 }  // namespace layercache

@@ -3,7 +3,7 @@
 
 #include <cstddef>
 
-#include "layercache/layer.hpp"
+#include "layercache/layer_impl.hpp"
 
 namespace layercache {
 
@@ -31,14 +31,13 @@ struct Conv2DOptions {
 /// reads it).
 template <class T>
 struct Conv2DCache : Cache {
-  ConstBuffer<T> x;         ///< input (c·h·w × batch)
-  Shape input;              ///< (c, h, w)
+  ConstBuffer<T> x;         ///< input (c·h·w × batch); its shape (c, h, w) is input_shape()
   arma::Mat<T> workspace;   ///< forward scratch, one block's im2col (P·nb × c·k·k) then GEMM result (P·nb × o)
 
-  const char* kind() const noexcept override { return "conv2d"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (x) f(x->memptr(), x->n_elem * sizeof(T));
-    if (workspace.n_elem) f(workspace.memptr(), workspace.n_elem * sizeof(T));
+  /// The input's buffer and the scratch.
+  void for_each_buffer(const BufferVisitor& f) const override {
+    visit_buffer(x, f);
+    visit_buffer(workspace, f);
   }
 };
 
@@ -56,35 +55,36 @@ struct Conv2DCache : Cache {
 ///             dx = col2im(dY · W)  (col2im adds each patch entry back to the pixel it came from).
 /// The input shape passed by the network must be the rank-3 image shape (c, h, w), e.g.
 /// Shape{1, 28, 28}; a flat shape such as (784) is a ShapeError.
-class Conv2D : public LayerImpl<Conv2D> {
+class Conv2D : public LayerImpl<Conv2D, Conv2DCache> {
  public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "conv2d";
   /// A convolution with the given options; throws ConfigError on zero sizes.
   explicit Conv2D(Conv2DOptions options);
 
-  std::string kind() const override { return "conv2d"; }
   Shape output_shape(const Shape& input) const override;
   std::vector<TensorSpec> param_specs(const Shape& input) const override;
-  /// Two entries, weight and bias; one without a bias. Any input shape.
-  std::size_t param_entries(const Shape& /*input*/) const override { return options_.bias ? 2 : 1; }
 
   /// The options the layer was built with.
   const Conv2DOptions& options() const noexcept { return options_; }
 
-  /// See LayerImpl.
+  /// Y = col(x) · Wᵀ + b (see LayerImpl).
   template <class T>
-  void forward_t(const Tree<T>& params, const Tree<T>& state, const ConstBuffer<T>& x,
-                 const Shape& x_shape, const Context& ctx, ForwardResult<T>& out) const;
-  /// See LayerImpl.
+  void forward_t(const Tensors<T>& params, const ConstBuffer<T>& x, arma::Mat<T>& y,
+                 Conv2DCache<T>& cache, const LayerCall<T>& call) const;
+  /// dW, db and dx = col2im(dY · W) (see LayerImpl).
   template <class T>
-  void backward_t(const Tree<T>& params, const Cache& cache, const arma::Mat<T>& dy,
-                  const Needs& needs, BackwardResult<T>& out) const;
-  /// See LayerImpl.
+  void backward_t(const Tensors<T>& params, const Conv2DCache<T>& cache, const arma::Mat<T>& dy,
+                  Gradients<T>& grads) const;
+  /// Y = col(x) · Wᵀ + b (see LayerImpl).
   template <class T>
-  void infer_t(const Tree<T>& params, const Tree<T>& state, const arma::Mat<T>& x,
-               const Shape& x_shape, arma::Mat<T>& y) const;
+  void infer_t(const Tensors<T>& params, const arma::Mat<T>& x, arma::Mat<T>& y,
+               const LayerCall<T>& call) const;
 
  private:
   Conv2DOptions options_;
 };
+
+extern template class LayerImpl<Conv2D, Conv2DCache>;
 
 }  // namespace layercache

@@ -3,7 +3,7 @@
 
 #include <cstddef>
 
-#include "layercache/layer.hpp"
+#include "layercache/layer_impl.hpp"
 
 namespace layercache {
 
@@ -18,25 +18,22 @@ template <class T>
 struct DenseCache : Cache {
   ConstBuffer<T> x;  ///< input (n_in × batch), shared with the previous layer's output
 
-  const char* kind() const noexcept override { return "dense"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    visit_buffer(x, f);
-  }
+  /// The input's buffer.
+  void for_each_buffer(const BufferVisitor& f) const override { visit_buffer(x, f); }
 };
 
 /// Fully connected layer. Params: weight (n_out × n_in) and, unless disabled, bias (n_out × 1).
 ///   forward:  y = W x + b
 ///   backward: dW = dy xᵀ,  db = Σ_columns dy,  dx = Wᵀ dy
-class Dense : public LayerImpl<Dense> {
+class Dense : public LayerImpl<Dense, DenseCache> {
  public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "dense";
   /// A layer mapping n_in features to n_out features.
   Dense(std::size_t n_in, std::size_t n_out, DenseOptions options = {});
 
-  std::string kind() const override { return "dense"; }
   Shape output_shape(const Shape& input) const override;
   std::vector<TensorSpec> param_specs(const Shape& input) const override;
-  /// Two entries, weight and bias; one without a bias. Any input shape.
-  std::size_t param_entries(const Shape& /*input*/) const override { return options_.bias ? 2 : 1; }
 
   /// Input features.
   std::size_t n_in() const noexcept { return n_in_; }
@@ -45,23 +42,25 @@ class Dense : public LayerImpl<Dense> {
   /// Whether the layer has a bias.
   bool has_bias() const noexcept { return options_.bias; }
 
-  /// See LayerImpl.
+  /// y = W x + b (see LayerImpl).
   template <class T>
-  void forward_t(const Tree<T>& params, const Tree<T>& state, const ConstBuffer<T>& x,
-                 const Shape& x_shape, const Context& ctx, ForwardResult<T>& out) const;
-  /// See LayerImpl.
+  void forward_t(const Tensors<T>& params, const ConstBuffer<T>& x, arma::Mat<T>& y,
+                 DenseCache<T>& cache, const LayerCall<T>& call) const;
+  /// dW = dy xᵀ, db = Σ dy, dx = Wᵀ dy (see LayerImpl).
   template <class T>
-  void backward_t(const Tree<T>& params, const Cache& cache, const arma::Mat<T>& dy,
-                  const Needs& needs, BackwardResult<T>& out) const;
-  /// See LayerImpl.
+  void backward_t(const Tensors<T>& params, const DenseCache<T>& cache, const arma::Mat<T>& dy,
+                  Gradients<T>& grads) const;
+  /// y = W x + b (see LayerImpl).
   template <class T>
-  void infer_t(const Tree<T>& params, const Tree<T>& state, const arma::Mat<T>& x,
-               const Shape& x_shape, arma::Mat<T>& y) const;
+  void infer_t(const Tensors<T>& params, const arma::Mat<T>& x, arma::Mat<T>& y,
+               const LayerCall<T>& call) const;
 
  private:
   std::size_t n_in_;
   std::size_t n_out_;
   DenseOptions options_;
 };
+
+extern template class LayerImpl<Dense, DenseCache>;
 
 }  // namespace layercache

@@ -1,7 +1,7 @@
 // Flatten: (channels, height, width) → (channels·height·width), without copying.
 #pragma once
 
-#include "layercache/layers/pass_through.hpp"
+#include "layercache/layer_impl.hpp"
 
 namespace layercache {
 
@@ -9,15 +9,17 @@ namespace layercache {
 /// the values stay where they are: the output is the input buffer itself (no copy).
 ///   forward:  y = x            (same memory; only the shape changes)
 ///   backward: dx = dy
-class Flatten : public PassThroughLayer<Flatten> {
+class Flatten : public LayerImpl<Flatten> {
  public:
-  /// The layer's kind and the name of its cache.
-  static constexpr const char* name = "flatten";
+  /// The layer's kind.
+  static constexpr const char* kind_name = "flatten";
+  /// The output is the input (see LayerImpl).
+  static constexpr bool passes_input = true;
   /// (d₁, ..., dₖ) → (d₁·…·dₖ); throws ShapeError for a shape without values.
   Shape output_shape(const Shape& input) const override;
 };
 
-// Instantiated once in src/layers/flatten.cpp, so user programs do not compile it again.
+// Compiled once in src/layers/flatten.cpp.
 extern template class LayerImpl<Flatten>;
 
 }  // namespace layercache

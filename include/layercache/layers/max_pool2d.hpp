@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "layercache/layer.hpp"
+#include "layercache/layer_impl.hpp"
 
 namespace layercache {
 
@@ -22,12 +22,9 @@ struct MaxPool2DOptions {
 template <class T>
 struct MaxPool2DCache : Cache {
   arma::Mat<std::uint32_t> argmax;  ///< (c·h_out·w_out × batch): input row of each output's maximum
-  Shape input;                      ///< (c, h, w)
 
-  const char* kind() const noexcept override { return "max_pool2d"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    if (argmax.n_elem) f(argmax.memptr(), argmax.n_elem * sizeof(std::uint32_t));
-  }
+  /// The argmax buffer.
+  void for_each_buffer(const BufferVisitor& f) const override { visit_buffer(argmax, f); }
 };
 
 /// Max pooling over k×k windows with stride s, no padding, of inputs (c, h, w) into outputs
@@ -38,12 +35,13 @@ struct MaxPool2DCache : Cache {
 /// Ties: the window is scanned in memory order (down each column, then across columns) and
 /// the first maximum wins, so the whole gradient of a window goes to one input. A NaN beats
 /// any number, so a NaN in a window propagates to its output (as in PyTorch).
-class MaxPool2D : public LayerImpl<MaxPool2D> {
+class MaxPool2D : public LayerImpl<MaxPool2D, MaxPool2DCache> {
  public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "max_pool2d";
   /// Max pooling with the given window and stride; throws ConfigError on a zero kernel.
   explicit MaxPool2D(MaxPool2DOptions options = {});
 
-  std::string kind() const override { return "max_pool2d"; }
   Shape output_shape(const Shape& input) const override;
 
   /// Side of the window.
@@ -51,22 +49,24 @@ class MaxPool2D : public LayerImpl<MaxPool2D> {
   /// Step between windows.
   std::size_t stride() const noexcept { return stride_; }
 
-  /// See LayerImpl.
+  /// y = the maximum of each window; the cache keeps where it was (see LayerImpl).
   template <class T>
-  void forward_t(const Tree<T>& params, const Tree<T>& state, const ConstBuffer<T>& x,
-                 const Shape& x_shape, const Context& ctx, ForwardResult<T>& out) const;
-  /// See LayerImpl.
+  void forward_t(const Tensors<T>& params, const ConstBuffer<T>& x, arma::Mat<T>& y,
+                 MaxPool2DCache<T>& cache, const LayerCall<T>& call) const;
+  /// dx: each dy added where its window's maximum was (see LayerImpl).
   template <class T>
-  void backward_t(const Tree<T>& params, const Cache& cache, const arma::Mat<T>& dy,
-                  const Needs& needs, BackwardResult<T>& out) const;
-  /// See LayerImpl.
+  void backward_t(const Tensors<T>& params, const MaxPool2DCache<T>& cache,
+                  const arma::Mat<T>& dy, Gradients<T>& grads) const;
+  /// y = the maximum of each window (see LayerImpl).
   template <class T>
-  void infer_t(const Tree<T>& params, const Tree<T>& state, const arma::Mat<T>& x,
-               const Shape& x_shape, arma::Mat<T>& y) const;
+  void infer_t(const Tensors<T>& params, const arma::Mat<T>& x, arma::Mat<T>& y,
+               const LayerCall<T>& call) const;
 
  private:
   std::size_t kernel_;
   std::size_t stride_;
 };
+
+extern template class LayerImpl<MaxPool2D, MaxPool2DCache>;
 
 }  // namespace layercache

@@ -1,7 +1,7 @@
 // Reshape: reads each sample with another shape of the same size, without copying.
 #pragma once
 
-#include "layercache/layers/pass_through.hpp"
+#include "layercache/layer_impl.hpp"
 
 namespace layercache {
 
@@ -10,10 +10,12 @@ namespace layercache {
 /// buffer itself (no copy).
 ///   forward:  y = x            (same memory; only the shape changes)
 ///   backward: dx = dy
-class Reshape : public PassThroughLayer<Reshape> {
+class Reshape : public LayerImpl<Reshape> {
  public:
-  /// The layer's kind and the name of its cache.
-  static constexpr const char* name = "reshape";
+  /// The layer's kind.
+  static constexpr const char* kind_name = "reshape";
+  /// The output is the input (see LayerImpl).
+  static constexpr bool passes_input = true;
   /// A reshape into `target`; throws ConfigError when the target has no values.
   explicit Reshape(Shape target);
   /// `target`; throws ShapeError unless the input has as many values.
@@ -25,7 +27,7 @@ class Reshape : public PassThroughLayer<Reshape> {
   Shape target_;
 };
 
-// Instantiated once in src/layers/reshape.cpp, so user programs do not compile it again.
+// Compiled once in src/layers/reshape.cpp.
 extern template class LayerImpl<Reshape>;
 
 }  // namespace layercache

@@ -1,52 +1,65 @@
 // Softmax and LogSoftmax over each column (each sample), over all of its rows, computed
-// with the column maximum subtracted so that no exponential overflows. Formulas:
-// docs/layers.md. For classification losses prefer the fused softmax cross-entropy loss,
-// which takes the logits directly.
+// with the column maximum subtracted so that no exponential overflows; the same functions as
+// softmax_columns and log_softmax_columns (losses.hpp). Formulas: docs/layers.md. For
+// classification losses prefer the fused softmax cross-entropy loss, which takes the logits
+// directly.
 #pragma once
 
-#include <cstddef>
-#include <functional>
-
-#include "layercache/layers/activation_base.hpp"
+#include "layercache/layers/elementwise.hpp"
 
 namespace layercache {
 
-/// What Softmax keeps for backward: its output, the probabilities.
-template <class T>
-struct SoftmaxCache : Cache {
-  ConstBuffer<T> y;  ///< output (n × batch), each column sums to 1
-
-  const char* kind() const noexcept override { return "softmax"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    visit_buffer(y, f);
-  }
-};
-
-/// Softmax of each column over all its rows (the per-sample shape is flattened).
+/// Softmax of each column over all its rows (the per-sample shape is flattened). Keeps its
+/// output, the probabilities.
 ///   forward:  yᵢ = exp(xᵢ − m) / Σⱼ exp(xⱼ − m),  m = maxⱼ xⱼ
 ///   backward: dxᵢ = yᵢ·(dyᵢ − Σⱼ dyⱼ·yⱼ)
-class Softmax : public ActivationLayer<Softmax> {
+class Softmax : public LayerImpl<Softmax, OneTensorCache> {
  public:
-  std::string kind() const override { return "softmax"; }
-};
+  /// The layer's kind.
+  static constexpr const char* kind_name = "softmax";
+  /// Any shape; the output has the same shape.
+  Shape output_shape(const Shape& input) const override { return input; }
 
-/// What LogSoftmax keeps for backward: its output, the log-probabilities.
-template <class T>
-struct LogSoftmaxCache : Cache {
-  ConstBuffer<T> y;  ///< output (n × batch), log-probabilities of each column
-
-  const char* kind() const noexcept override { return "log_softmax"; }
-  void for_each_buffer(const std::function<void(const void*, std::size_t)>& f) const override {
-    visit_buffer(y, f);
-  }
+  /// y = softmax of each column; the cache keeps y (see LayerImpl).
+  template <class T>
+  void forward_t(const Tensors<T>& params, const ConstBuffer<T>& x, arma::Mat<T>& y,
+                 OneTensorCache<T>& cache, const LayerCall<T>& call) const;
+  /// dx = y ⊙ (dy − ⟨dy, y⟩) per column (see LayerImpl).
+  template <class T>
+  void backward_t(const Tensors<T>& params, const OneTensorCache<T>& cache,
+                  const arma::Mat<T>& dy, Gradients<T>& grads) const;
+  /// y = softmax of each column (see LayerImpl).
+  template <class T>
+  void infer_t(const Tensors<T>& params, const arma::Mat<T>& x, arma::Mat<T>& y,
+               const LayerCall<T>& call) const;
 };
 
 /// Logarithm of the softmax of each column, computed stably (never log of a rounded 0).
+/// Keeps its output, the log-probabilities.
 ///   forward:  yᵢ = xᵢ − m − log Σⱼ exp(xⱼ − m),  m = maxⱼ xⱼ
 ///   backward: dxᵢ = dyᵢ − exp(yᵢ)·Σⱼ dyⱼ
-class LogSoftmax : public ActivationLayer<LogSoftmax> {
+class LogSoftmax : public LayerImpl<LogSoftmax, OneTensorCache> {
  public:
-  std::string kind() const override { return "log_softmax"; }
+  /// The layer's kind.
+  static constexpr const char* kind_name = "log_softmax";
+  /// Any shape; the output has the same shape.
+  Shape output_shape(const Shape& input) const override { return input; }
+
+  /// y = log softmax of each column; the cache keeps y (see LayerImpl).
+  template <class T>
+  void forward_t(const Tensors<T>& params, const ConstBuffer<T>& x, arma::Mat<T>& y,
+                 OneTensorCache<T>& cache, const LayerCall<T>& call) const;
+  /// dx = dy − exp(y)·Σ dy per column (see LayerImpl).
+  template <class T>
+  void backward_t(const Tensors<T>& params, const OneTensorCache<T>& cache,
+                  const arma::Mat<T>& dy, Gradients<T>& grads) const;
+  /// y = log softmax of each column (see LayerImpl).
+  template <class T>
+  void infer_t(const Tensors<T>& params, const arma::Mat<T>& x, arma::Mat<T>& y,
+               const LayerCall<T>& call) const;
 };
+
+extern template class LayerImpl<Softmax, OneTensorCache>;
+extern template class LayerImpl<LogSoftmax, OneTensorCache>;
 
 }  // namespace layercache
