@@ -244,6 +244,8 @@ struct BackwardResult {
   std::vector<BackwardResult> parts;
   /// Scratch space a layer's backward may use (Gradients::workspace), reused across calls.
   arma::Mat<T> workspace;
+  /// Scratch of combinators (a Graph's gradient of every node's output), reused across calls.
+  std::vector<arma::Mat<T>> buffers;
 };
 
 /// Makes `grads` mirror `params`: wanted leaves sized like their params, frozen leaves

@@ -24,6 +24,7 @@
 #include "layercache/layers/dense.hpp"
 #include "layercache/layers/elementwise.hpp"
 #include "layercache/layers/flatten.hpp"
+#include "layercache/layers/graph.hpp"
 #include "layercache/layers/identity.hpp"
 #include "layercache/layers/max_pool2d.hpp"
 #include "layercache/layers/parallel.hpp"

@@ -12,6 +12,7 @@ const char* merge_name(Merge merge) noexcept {
     case Merge::concat: return "concat";
     case Merge::add: return "add";
     case Merge::multiply: return "multiply";
+    case Merge::subtract: return "subtract";
   }
   return "unknown";
 }
@@ -62,6 +63,8 @@ void merge_into(Merge merge, const std::vector<const arma::Mat<T>*>& inputs, arm
   for (std::size_t i = 1; i < inputs.size(); ++i) {
     if (merge == Merge::add)
       y += *inputs[i];
+    else if (merge == Merge::subtract)
+      y -= *inputs[i];
     else
       y %= *inputs[i];
   }
@@ -86,6 +89,10 @@ const arma::Mat<T>& merge_gradient(Merge merge, const std::vector<const arma::Ma
       scratch = dy;
       for (std::size_t k = 0; k < inputs.size(); ++k)
         if (k != i) scratch %= *inputs[k];
+      return scratch;
+    case Merge::subtract:
+      if (i == 0) return dy;
+      scratch = -dy;
       return scratch;
   }
   return dy;

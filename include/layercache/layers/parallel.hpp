@@ -19,9 +19,11 @@ enum class Merge {
   add,
   /// Multiplied entry by entry (gating; the shapes must be equal).
   multiply,
+  /// The first minus the others, entry by entry (the shapes must be equal).
+  subtract,
 };
 
-/// The name of a merge ("concat", "add", "multiply").
+/// The name of a merge ("concat", "add", "multiply", "subtract").
 const char* merge_name(Merge merge) noexcept;
 
 /// The output shape of merging outputs of the given shapes; throws ShapeError naming the
@@ -31,8 +33,8 @@ Shape merged_shape(Merge merge, const std::vector<Shape>& shapes,
 
 /// Branches that each receive the same input, their outputs merged:
 ///   forward:  y = merge(b₁(x), …, bₙ(x))
-///   backward: dyᵢ = the part of dy (concat), dy (add), dy ⊙ Πⱼ≠ᵢ bⱼ (multiply);
-///             dx = Σᵢ dxᵢ
+///   backward: dyᵢ = the part of dy (concat), dy (add), dy ⊙ Πⱼ≠ᵢ bⱼ (multiply),
+///             ±dy (subtract); dx = Σᵢ dxᵢ
 /// Branches are named like a network's children (dense1, network1, or named(...)).
 class Parallel : public CombinatorImpl<Parallel, ChildrenCache> {
  public:
@@ -75,8 +77,8 @@ namespace detail {
 template <class T>
 void merge_into(Merge merge, const std::vector<const arma::Mat<T>*>& inputs, arma::Mat<T>& y);
 // The gradient reaching input i of a merge, given dy of the merged output: for concat its
-// rows of dy, for add dy itself (returned without a copy), for multiply dy ⊙ Πⱼ≠ᵢ inputⱼ;
-// `scratch` holds what must be computed.
+// rows of dy, for add dy itself (returned without a copy), for multiply dy ⊙ Πⱼ≠ᵢ inputⱼ,
+// for subtract dy (i = 0) or −dy; `scratch` holds what must be computed.
 template <class T>
 const arma::Mat<T>& merge_gradient(Merge merge, const std::vector<const arma::Mat<T>*>& inputs,
                                    std::size_t i, const arma::Mat<T>& dy, arma::Mat<T>& scratch);
