@@ -353,14 +353,25 @@ double NegativeLogLikelihood::compute_t(const arma::Mat<T>& y, const Targets<T>&
 
 // ----- column-wise softmax ----------------------------------------------------------------
 
+namespace {
+
+// The largest of a column's n values, in double (the shift that keeps exp from overflowing).
+template <class T>
+double column_max(const T* v, std::size_t n) {
+  double m = double(v[0]);
+  for (std::size_t k = 1; k < n; ++k) m = std::max(m, double(v[k]));
+  return m;
+}
+
+}  // namespace
+
 template <class T>
 void softmax_columns(const arma::Mat<T>& y, arma::Mat<T>& out) {
   out.set_size(y.n_rows, y.n_cols);
   for (std::size_t c = 0; c < y.n_cols && y.n_rows > 0; ++c) {
     const T* yc = y.colptr(c);
     T* oc = out.colptr(c);
-    double m = double(yc[0]);
-    for (std::size_t k = 1; k < y.n_rows; ++k) m = std::max(m, double(yc[k]));
+    const double m = column_max(yc, y.n_rows);
     double s = 0.0;
     for (std::size_t k = 0; k < y.n_rows; ++k) {
       const double e = std::exp(double(yc[k]) - m);
@@ -377,13 +388,11 @@ void log_softmax_columns(const arma::Mat<T>& y, arma::Mat<T>& out) {
   out.set_size(y.n_rows, y.n_cols);
   for (std::size_t c = 0; c < y.n_cols && y.n_rows > 0; ++c) {
     const T* yc = y.colptr(c);
-    T* oc = out.colptr(c);
-    double m = double(yc[0]);
-    for (std::size_t k = 1; k < y.n_rows; ++k) m = std::max(m, double(yc[k]));
+    const double m = column_max(yc, y.n_rows);
     double s = 0.0;
     for (std::size_t k = 0; k < y.n_rows; ++k) s += std::exp(double(yc[k]) - m);
     const double shift = m + std::log(s);
-    for (std::size_t k = 0; k < y.n_rows; ++k) oc[k] = T(double(yc[k]) - shift);
+    for (std::size_t k = 0; k < y.n_rows; ++k) out(k, c) = T(double(yc[k]) - shift);
   }
 }
 

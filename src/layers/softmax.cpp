@@ -27,6 +27,19 @@ void by_columns(Executor* executor, const arma::Mat<T>& x, arma::Mat<T>& y, F f)
                            });
 }
 
+// dx from the kept output y and dy, column by column: f(y, dy, dx, rows) writes one column
+// (backward runs only when dx is wanted: these layers have no params).
+template <class T, class F>
+void backward_by_columns(Gradients<T>& grads, const arma::Mat<T>& y, const arma::Mat<T>& dy,
+                         F f) {
+  arma::Mat<T>& dx = *grads.dx();
+  detail::by_column_ranges(grads.executor(), y.n_cols, y.n_rows,
+                           [&](std::size_t first, std::size_t count) noexcept {
+                             for (std::size_t j = first; j < first + count; ++j)
+                               f(y.colptr(j), dy.colptr(j), dx.colptr(j), y.n_rows);
+                           });
+}
+
 }  // namespace
 
 template <class T>
@@ -41,19 +54,11 @@ void Softmax::forward_t(const Tensors<T>&, const ConstBuffer<T>& x, arma::Mat<T>
 template <class T>
 void Softmax::backward_t(const Tensors<T>&, const OneTensorCache<T>& cache,
                          const arma::Mat<T>& dy, Gradients<T>& grads) const {
-  const arma::Mat<T>& y = *cache.kept;
-  arma::Mat<T>& dx = *grads.dx();  // backward runs only when dx is wanted (no params)
-  detail::by_column_ranges(grads.executor(), y.n_cols, y.n_rows,
-                           [&](std::size_t first, std::size_t count) noexcept {
-    for (std::size_t j = first; j < first + count; ++j) {
-      const T* p = y.colptr(j);
-      const T* g = dy.colptr(j);
-      T* d = dx.colptr(j);
-      double dot = 0;
-      for (arma::uword i = 0; i < y.n_rows; ++i) dot += double(g[i]) * double(p[i]);
-      const T inner = T(dot);
-      for (arma::uword i = 0; i < y.n_rows; ++i) d[i] = p[i] * (g[i] - inner);
-    }
+  backward_by_columns(grads, *cache.kept, dy, [](const T* p, const T* g, T* d, arma::uword n) {
+    double dot = 0;
+    for (arma::uword i = 0; i < n; ++i) dot += double(g[i]) * double(p[i]);
+    const T inner = T(dot);
+    for (arma::uword i = 0; i < n; ++i) d[i] = p[i] * (g[i] - inner);
   });
 }
 
@@ -75,19 +80,11 @@ void LogSoftmax::forward_t(const Tensors<T>&, const ConstBuffer<T>& x, arma::Mat
 template <class T>
 void LogSoftmax::backward_t(const Tensors<T>&, const OneTensorCache<T>& cache,
                             const arma::Mat<T>& dy, Gradients<T>& grads) const {
-  const arma::Mat<T>& y = *cache.kept;
-  arma::Mat<T>& dx = *grads.dx();
-  detail::by_column_ranges(grads.executor(), y.n_cols, y.n_rows,
-                           [&](std::size_t first, std::size_t count) noexcept {
-    for (std::size_t j = first; j < first + count; ++j) {
-      const T* p = y.colptr(j);
-      const T* g = dy.colptr(j);
-      T* d = dx.colptr(j);
-      double total = 0;
-      for (arma::uword i = 0; i < y.n_rows; ++i) total += g[i];
-      const T sum = T(total);
-      for (arma::uword i = 0; i < y.n_rows; ++i) d[i] = g[i] - std::exp(p[i]) * sum;
-    }
+  backward_by_columns(grads, *cache.kept, dy, [](const T* p, const T* g, T* d, arma::uword n) {
+    double total = 0;
+    for (arma::uword i = 0; i < n; ++i) total += g[i];
+    const T sum = T(total);
+    for (arma::uword i = 0; i < n; ++i) d[i] = g[i] - std::exp(p[i]) * sum;
   });
 }
 

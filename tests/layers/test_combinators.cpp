@@ -1,6 +1,6 @@
-// Specification of the combinators (Residual, Parallel) and of the machinery they share with
-// Network: paths in errors, undeclared entries and NaN checks inside any nesting, and the
-// results a hand-written composition gives. The gradient, cache-contract and float/double
+// Specification of the machinery every combinator shares with Network: paths in errors,
+// undeclared entries and NaN checks inside any nesting, frozen branches and buffer reuse
+// (Residual's and Parallel's own results are in test_residual.cpp and test_parallel.cpp). The gradient, cache-contract and float/double
 // checks of every combinator are rows of the table in test_layers.cpp.
 #include <boost/test/unit_test.hpp>
 
@@ -11,11 +11,6 @@ using namespace layercache;
 using namespace layer_tests;
 
 namespace {
-
-arma::mat batch(std::size_t rows, std::size_t cols, std::uint64_t seed) {
-  Rng rng(seed);
-  return random_matrix(rows, cols, rng);
-}
 
 Context checking_finite() {
   Context ctx;
@@ -32,80 +27,6 @@ AnyLayer nested_block() {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_CASE(residual_adds_its_input_to_the_inner_output) {
-  const Network inner{Dense(3, 3), Tanh()};
-  const Residual block(inner);
-  Rng rng(1);
-  const auto params = block.init<double>(Shape{3}, he_normal(), rng);
-  BOOST_TEST(params.paths() == (std::vector<std::string>{"inner/dense1/weight",
-                                                          "inner/dense1/bias"}));
-  const arma::mat x = batch(3, 4, 2);
-  const arma::mat expected = x + inner.infer(params.at("inner"), x);
-  BOOST_TEST(arma::approx_equal(block.forward(params, x).y(), expected, "absdiff", 0.0));
-  BOOST_TEST(arma::approx_equal(block.infer(params, x), expected, "absdiff", 0.0));
-}
-
-BOOST_AUTO_TEST_CASE(residual_with_a_projection_adds_the_projection_of_its_input) {
-  const Residual block(Dense(3, 5), named("shortcut", Dense(3, 5, {.bias = false})));
-  Rng rng(1);
-  const auto params = block.init<double>(Shape{3}, he_normal(), rng);
-  BOOST_TEST(params.contains("shortcut/weight"));
-  const arma::mat x = batch(3, 4, 3);
-  const arma::mat expected = params.at("inner/weight").value() * x +
-                             arma::repmat(params.at("inner/bias").value(), 1, 4) +
-                             params.at("shortcut/weight").value() * x;
-  BOOST_TEST(arma::abs(block.forward(params, x).y() - expected).max() < 1e-12);
-}
-
-BOOST_AUTO_TEST_CASE(residual_whose_paths_differ_in_shape_says_to_add_a_projection) {
-  const Residual block(Dense(3, 5));
-  BOOST_CHECK_EXCEPTION(block.output_shape(Shape{3}), ShapeError, [](const ShapeError& e) {
-    return contains(e.what(), "the inner path gives (5) but the skip path (3)") &&
-           contains(e.what(), "projection");
-  });
-}
-
-BOOST_AUTO_TEST_CASE(parallel_concat_stacks_the_branch_outputs_sample_by_sample) {
-  const Parallel both{Dense(3, 2), Dense(3, 4)};
-  Rng rng(1);
-  const auto params = both.init<double>(Shape{3}, he_normal(), rng);
-  const arma::mat x = batch(3, 5, 4);
-  const arma::mat y = both.forward(params, x).y();
-  BOOST_TEST(y.n_rows == 6u);
-  BOOST_TEST(arma::approx_equal(y.rows(0, 1), Dense(3, 2).infer(params.at("dense1"), x),
-                                "absdiff", 0.0));
-  BOOST_TEST(arma::approx_equal(y.rows(2, 5), Dense(3, 4).infer(params.at("dense2"), x),
-                                "absdiff", 0.0));
-  BOOST_TEST(arma::approx_equal(both.infer(params, x), y, "absdiff", 0.0));
-}
-
-BOOST_AUTO_TEST_CASE(parallel_concat_of_images_stacks_channels) {
-  const Parallel both{Conv2D({.in_channels = 1, .out_channels = 2, .padding = 1}),
-                      Conv2D({.in_channels = 1, .out_channels = 3, .kernel = 1})};
-  BOOST_TEST((both.output_shape(Shape{1, 6, 5}) == Shape{5, 6, 5}));
-  BOOST_CHECK_EXCEPTION(
-      (Parallel{Conv2D({.in_channels = 1, .out_channels = 2}),
-                Conv2D({.in_channels = 1, .out_channels = 3, .kernel = 1})}
-           .output_shape(Shape{1, 6, 5})),
-      ShapeError, [](const ShapeError& e) {
-        return contains(e.what(), "cannot concat conv2d1 (2, 4, 3) with conv2d2 (3, 6, 5)");
-      });
-}
-
-BOOST_AUTO_TEST_CASE(parallel_add_and_multiply_need_equal_shapes) {
-  BOOST_CHECK_EXCEPTION((Parallel({Dense(3, 2), Dense(3, 4)}, Merge::add).output_shape(Shape{3})),
-                        ShapeError, [](const ShapeError& e) {
-                          return contains(e.what(), "cannot add dense1 (2) with dense2 (4)");
-                        });
-  const Parallel gate({Dense(3, 2), Network{Dense(3, 2), Sigmoid()}}, Merge::multiply);
-  Rng rng(2);
-  const auto params = gate.init<double>(Shape{3}, he_normal(), rng);
-  const arma::mat x = batch(3, 4, 5);
-  const arma::mat expected = Dense(3, 2).infer(params.at("dense1"), x) %
-                             Network{Dense(3, 2), Sigmoid()}.infer(params.at("network1"), x);
-  BOOST_TEST(arma::abs(gate.forward(params, x).y() - expected).max() < 1e-15);
-}
 
 BOOST_AUTO_TEST_CASE(an_entry_no_layer_declares_inside_a_combinator_is_rejected_with_its_path) {
   const AnyLayer net = nested_block();
@@ -186,7 +107,7 @@ BOOST_AUTO_TEST_CASE(frozen_branches_compute_no_gradient_and_the_rest_is_unchang
   const AnyLayer net = nested_block();
   Rng rng(3);
   const auto params = net->init<double>(Shape{4}, he_normal(), rng);
-  const arma::mat x = batch(4, 3, 6), dy = batch(2, 3, 7);
+  const arma::mat x = random_batch(4, 3, 6), dy = random_batch(2, 3, 7);
   const auto out = net->forward(params, x);
   const auto full = net->backward(params, *out.cache, dy);
   const FrozenSet frozen = freeze(params, {"block/*", "heads/network1"});
@@ -206,7 +127,7 @@ BOOST_AUTO_TEST_CASE(a_steady_state_step_through_combinators_reuses_every_buffer
   const AnyLayer net = nested_block();
   Rng rng(4);
   const auto params = net->init<double>(Shape{4}, he_normal(), rng);
-  const arma::mat x = batch(4, 8, 8), dy = batch(2, 8, 9);
+  const arma::mat x = random_batch(4, 8, 8), dy = random_batch(2, 8, 9);
   ForwardResult<double> fwd;
   BackwardResult<double> bwd;
   net->forward(params, x, Shape{4}, Context{}, fwd);

@@ -1,9 +1,10 @@
-// Specification of Conv2D: the shared checks on small shapes, agreement with a plain
-// direct convolution, a worked example, and CNNs built from the convolution layers.
+// Specification of Conv2D: agreement with a plain direct convolution, a worked example, its
+// declarations and errors. The shared checks run on conv_cases() in test_layers.cpp.
 #include <boost/test/unit_test.hpp>
 
 #include "layercache/layercache.hpp"
 #include "layercache/testing_boost.hpp"
+#include "conv_cases.hpp"
 #include "layer_test_support.hpp"
 
 using namespace layercache;
@@ -78,76 +79,9 @@ struct Naive {
   }
 };
 
-struct ConvCase {
-  const char* name;
-  Conv2DOptions options;
-  Shape input;
-};
-
-// Small shapes covering stride 1 and 2, padding 0 and 1, with and without bias.
-std::vector<ConvCase> conv_cases() {
-  return {
-      {"stride1_pad0", {.in_channels = 2, .out_channels = 3, .kernel = 3}, Shape{2, 6, 5}},
-      {"stride1_pad1", {.in_channels = 2, .out_channels = 3, .kernel = 3, .padding = 1},
-       Shape{2, 6, 5}},
-      {"stride2_pad0", {.in_channels = 2, .out_channels = 3, .kernel = 3, .stride = 2},
-       Shape{2, 6, 5}},
-      {"stride2_pad1", {.in_channels = 2, .out_channels = 3, .kernel = 3, .stride = 2, .padding = 1},
-       Shape{2, 6, 5}},
-      {"kernel2_no_bias", {.in_channels = 2, .out_channels = 3, .kernel = 2, .bias = false},
-       Shape{2, 6, 5}},
-      {"kernel1", {.in_channels = 2, .out_channels = 3, .kernel = 1}, Shape{2, 4, 3}},
-      {"stride1_padding_wider_than_kernel",
-       {.in_channels = 1, .out_channels = 2, .kernel = 2, .padding = 2}, Shape{1, 3, 4}},
-      {"padding_wider_than_kernel", {.in_channels = 1, .out_channels = 2, .kernel = 2, .stride = 3, .padding = 3},
-       Shape{1, 3, 4}},
-  };
-}
-
 }  // namespace
 
 // ---- Conv2D -----------------------------------------------------------------------------
-
-BOOST_AUTO_TEST_CASE(conv2d_passes_gradient_check) {
-  double worst = 0;
-  for (const auto& c : conv_cases()) {
-    BOOST_TEST_CONTEXT(c.name) {
-      const auto r = testing::check_gradients(Conv2D(c.options), c.input);
-      BOOST_TEST(r.passed, r.report());
-      worst = std::max(worst, r.worst.relative_error);
-      BOOST_TEST_MESSAGE("conv2d " << c.name << ": " << r.report());
-    }
-  }
-  BOOST_TEST_MESSAGE("conv2d worst relative error over all cases: " << worst);
-}
-
-BOOST_AUTO_TEST_CASE(conv2d_passes_gradient_check_one_sample_per_batch) {
-  // With one sample the GEMM writes straight into the output column (no rearrangement).
-  testing::GradCheckOptions one;
-  one.batch = 1;
-  for (const auto& c : conv_cases()) {
-    BOOST_TEST_CONTEXT(c.name) {
-      const auto r = testing::check_gradients(Conv2D(c.options), c.input, one);
-      BOOST_TEST(r.passed, r.report());
-    }
-  }
-}
-
-BOOST_AUTO_TEST_CASE(conv2d_keeps_cache_contract) {
-  for (const auto& c : conv_cases()) {
-    BOOST_TEST_CONTEXT(c.name) {
-      LAYERCACHE_CHECK_CACHE_CONTRACT(Conv2D(c.options), c.input);
-    }
-  }
-}
-
-BOOST_AUTO_TEST_CASE(conv2d_float_matches_double) {
-  for (const auto& c : conv_cases()) {
-    BOOST_TEST_CONTEXT(c.name) {
-      LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(Conv2D(c.options), c.input, 1e-5);
-    }
-  }
-}
 
 BOOST_AUTO_TEST_CASE(conv2d_equals_direct_convolution) {
   // The last case is large enough that samples are processed in blocks of several samples,
@@ -306,41 +240,4 @@ BOOST_AUTO_TEST_CASE(conv2d_shape_error_in_a_network_names_the_layer_path) {
 BOOST_AUTO_TEST_CASE(conv2d_rejects_zero_sizes) {
   BOOST_CHECK_THROW(Conv2D({.in_channels = 0, .out_channels = 4}), ConfigError);
   BOOST_CHECK_THROW(Conv2D({.in_channels = 1, .out_channels = 4, .stride = 0}), ConfigError);
-}
-
-// ---- MaxPool2D ----------------------------------------------------------------------------
-
-BOOST_AUTO_TEST_CASE(cnn_passes_gradient_check) {
-  const Network cnn{Conv2D({.in_channels = 1, .out_channels = 2, .kernel = 3}), ReLU(),
-                    MaxPool2D({.kernel = 2}), Flatten(), Dense(2 * 3 * 3, 3)};
-  const Shape in{1, 8, 8};
-  BOOST_TEST((cnn.output_shape(in) == Shape{3}));
-  // Many input pixels are no window's maximum (or feed only switched-off ReLUs): their exact
-  // gradient is 0 and the finite difference returns round-off of about 1e-12, which the
-  // default floor of 1e-6 would count as a relative error of 1e-6. A floor of 1e-5 keeps such
-  // entries from failing while every entry with a gradient above 1e-5 is still held to 1e-6.
-  testing::GradCheckOptions options;
-  options.floor = 1e-5;
-  const auto r = testing::check_gradients(cnn, in, options);
-  BOOST_TEST(r.passed, r.report());
-  BOOST_TEST_MESSAGE("cnn: " << r.report());
-  LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(cnn, in, 1e-5);
-}
-
-BOOST_AUTO_TEST_CASE(cnn_keeps_cache_contract) {
-  const Network cnn{Conv2D({.in_channels = 1, .out_channels = 2, .kernel = 3}), ReLU(),
-                    MaxPool2D({.kernel = 2}), Flatten(), Dense(2 * 3 * 3, 3)};
-  const Shape in{1, 8, 8};
-  LAYERCACHE_CHECK_CACHE_CONTRACT(cnn, in);
-}
-
-BOOST_AUTO_TEST_CASE(cnn_starting_from_flat_rows_with_reshape_passes_gradient_check) {
-  const Network cnn{Reshape(Shape{1, 6, 6}), Conv2D({.in_channels = 1, .out_channels = 2, .padding = 1}),
-                    MaxPool2D({.kernel = 2}), Conv2D({.in_channels = 2, .out_channels = 2, .stride = 2}),
-                    Flatten(), Dense(2, 2)};
-  testing::GradCheckOptions options;
-  options.floor = 1e-5;  // as above: exact zeros behind max pooling
-  const auto r = testing::check_gradients(cnn, Shape{36}, options);
-  BOOST_TEST(r.passed, r.report());
-  BOOST_TEST_MESSAGE("reshape cnn: " << r.report());
 }

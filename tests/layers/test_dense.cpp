@@ -1,5 +1,5 @@
-// Specification of Dense: y = W x + b, its gradients by hand, the bias option, the tensors it
-// declares, and the shared checks.
+// Specification of Dense: y = W x + b, its gradients by hand, the bias option and the tensors it
+// declares (the shared checks run on its rows in test_layers.cpp).
 #include <boost/test/unit_test.hpp>
 
 #include "layercache/layercache.hpp"
@@ -20,16 +20,6 @@ Tree<double> small_params() {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_CASE(dense_passes_gradient_check) {
-  LAYERCACHE_CHECK_GRADIENTS(Dense(4, 3), Shape{4});
-  LAYERCACHE_CHECK_GRADIENTS(Dense(4, 3, {.bias = false}), Shape{4});
-}
-
-BOOST_AUTO_TEST_CASE(dense_keeps_cache_contract) {
-  LAYERCACHE_CHECK_CACHE_CONTRACT(Dense(4, 3), Shape{4});
-  LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(Dense(4, 3), Shape{4});
-}
 
 BOOST_AUTO_TEST_CASE(dense_forward_is_w_x_plus_b_per_column) {
   const arma::mat x{{1, 0}, {-1, 2}};  // two samples: (1, -1) and (0, 2)

@@ -13,11 +13,6 @@ using namespace layer_tests;
 
 namespace {
 
-arma::mat batch(std::size_t rows, std::size_t cols, std::uint64_t seed) {
-  Rng rng(seed);
-  return random_matrix(rows, cols, rng);
-}
-
 template <class E, class F>
 std::string error_of(F f) {
   try {
@@ -42,7 +37,7 @@ BOOST_AUTO_TEST_CASE(a_chain_written_as_a_graph_equals_the_network_bit_for_bit) 
   const auto params = net.init<double>(Shape{4}, he_normal(), rng);
   Rng rng2(1);
   BOOST_TEST(graph.init<double>(Shape{4}, he_normal(), rng2).identical(params));
-  const arma::mat x = batch(4, 5, 2), dy = batch(3, 5, 3);
+  const arma::mat x = random_batch(4, 5, 2), dy = random_batch(3, 5, 3);
   const auto fn = net.forward(params, x);
   const auto fg = graph.forward(params, x);
   BOOST_TEST(arma::approx_equal(fg.y(), fn.y(), "absdiff", 0.0));
@@ -61,7 +56,7 @@ BOOST_AUTO_TEST_CASE(nodes_run_in_the_order_their_inputs_allow_whatever_order_th
   Rng rng(2);
   const auto params = graph.init<double>(Shape{3}, he_normal(), rng);
   BOOST_TEST(params.name(0) == "late");  // params follow the order given
-  const arma::mat x = batch(3, 4, 4);
+  const arma::mat x = random_batch(3, 4, 4);
   const arma::mat expected = Dense(2, 2).infer(params.at("late"),
                                                Dense(3, 2).infer(params.at("early"), x));
   BOOST_TEST(arma::approx_equal(graph.forward(params, x).y(), expected, "absdiff", 0.0));
@@ -78,7 +73,7 @@ BOOST_AUTO_TEST_CASE(a_value_read_by_two_nodes_gets_the_sum_of_their_gradients) 
   BOOST_TEST(r.passed, r.report());
   Rng rng(3);
   const auto params = graph.init<double>(Shape{3}, he_normal(), rng);
-  const arma::mat x = batch(3, 4, 5);
+  const arma::mat x = random_batch(3, 4, 5);
   const arma::mat a = Dense(3, 3).infer(params.at("a"), x);
   BOOST_TEST(arma::abs(graph.forward(params, x).y() - (a + arma::tanh(a))).max() < 1e-15);
 }
@@ -96,7 +91,8 @@ BOOST_AUTO_TEST_CASE(a_shared_layer_has_one_params_entry_and_the_sum_of_both_use
   const auto params = siamese.init<double>(Shape{6}, he_normal(), rng);
   BOOST_TEST(params.size() == 1u);  // embed_left only: the weights are stored once
   BOOST_TEST(params.contains("embed_left/dense1/weight"));
-  const arma::mat left = batch(3, 5, 6), right = batch(3, 5, 7), dy = batch(4, 5, 8);
+  const arma::mat left = random_batch(3, 5, 6), right = random_batch(3, 5, 7);
+  const arma::mat dy = random_batch(4, 5, 8);
   const arma::mat x = arma::join_cols(left, right);
   const auto out = siamese.forward(params, x);
   const TreeD& p = params.at("embed_left");
@@ -124,7 +120,7 @@ BOOST_AUTO_TEST_CASE(several_outputs_are_one_after_another_in_each_sample) {
   BOOST_TEST((graph.output_shape(Shape{3}) == Shape{6}));
   Rng rng(5);
   const auto params = graph.init<double>(Shape{3}, he_normal(), rng);
-  const arma::mat x = batch(3, 4, 9);
+  const arma::mat x = random_batch(3, 4, 9);
   const arma::mat y = graph.forward(params, x).y();
   BOOST_TEST(arma::approx_equal(y.rows(0, 3), Dense(3, 4).infer(params.at("b"), x), "absdiff", 0.0));
   BOOST_TEST(arma::approx_equal(y.rows(4, 5), Dense(3, 2).infer(params.at("a"), x), "absdiff", 0.0));

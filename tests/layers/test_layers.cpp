@@ -12,6 +12,7 @@
 
 #include "layercache/layercache.hpp"
 #include "layercache/testing_boost.hpp"
+#include "conv_cases.hpp"
 
 using namespace layercache;
 namespace data = boost::unit_test::data;
@@ -34,6 +35,17 @@ std::ostream& operator<<(std::ostream& os, const LayerCase& c) { return os << c.
 testing::GradCheckOptions away_from_zero() {
   testing::GradCheckOptions o;
   o.input_margin = 1e-2;
+  return o;
+}
+
+// For networks with max pooling: many input pixels are no window's maximum (or feed only
+// switched-off ReLUs), so their exact gradient is 0 and the finite difference returns round-off
+// of about 1e-12, which the default floor of 1e-6 would count as a relative error of 1e-6. A
+// floor of 1e-5 keeps such entries from failing while every entry with a gradient above 1e-5 is
+// still held to 1e-6.
+testing::GradCheckOptions behind_max_pooling() {
+  testing::GradCheckOptions o;
+  o.floor = 1e-5;
   return o;
 }
 
@@ -60,12 +72,24 @@ std::vector<LayerCase> layer_table() {
       {"network_dense_gelu_dense_log_softmax",
        Network{Dense(4, 6), GELU(), Dense(6, 3), LogSoftmax()}, Shape{4}, plain},
 
-      {"conv2d", Conv2D({.in_channels = 2, .out_channels = 3}), Shape{2, 6, 5}, plain},
-      {"conv2d_stride2_padding1", Conv2D({.in_channels = 2, .out_channels = 3, .stride = 2, .padding = 1}),
+      {"max_pool2d_kernel2_stride2", MaxPool2D({.kernel = 2, .stride = 2}), Shape{2, 6, 5}, plain},
+      {"max_pool2d_kernel2_stride1_overlapping", MaxPool2D({.kernel = 2, .stride = 1}),
        Shape{2, 6, 5}, plain},
-      {"max_pool2d", MaxPool2D({.kernel = 2}), Shape{2, 6, 5}, plain},
+      {"max_pool2d_kernel3_stride2_overlapping", MaxPool2D({.kernel = 3, .stride = 2}),
+       Shape{2, 6, 5}, plain},
+      {"max_pool2d_default_stride_is_kernel", MaxPool2D({.kernel = 3}), Shape{2, 7, 6}, plain},
       {"flatten", Flatten(), Shape{2, 3, 4}, plain},
       {"reshape", Reshape(Shape{4, 6}), Shape{2, 3, 4}, plain},
+      {"reshape_flat_rows_to_an_image", Reshape(Shape{1, 4, 6}), Shape{24}, plain},
+      {"cnn_conv_relu_pool_dense",
+       Network{Conv2D({.in_channels = 1, .out_channels = 2, .kernel = 3}), ReLU(),
+               MaxPool2D({.kernel = 2}), Flatten(), Dense(2 * 3 * 3, 3)},
+       Shape{1, 8, 8}, behind_max_pooling()},
+      {"cnn_starting_from_flat_rows_with_reshape",
+       Network{Reshape(Shape{1, 6, 6}), Conv2D({.in_channels = 1, .out_channels = 2, .padding = 1}),
+               MaxPool2D({.kernel = 2}), Conv2D({.in_channels = 2, .out_channels = 2, .stride = 2}),
+               Flatten(), Dense(2, 2)},
+       Shape{36}, behind_max_pooling()},
 
       // Combinators, each with a network inside it and inside a network.
       {"residual", Residual(Network{Dense(4, 4), Tanh()}), Shape{4}, plain},
@@ -120,6 +144,15 @@ std::vector<LayerCase> layer_table() {
                Flatten(), Dense(64, 3)},
        Shape{1, 4, 4}, plain},
   };
+  // Every Conv2D configuration, with the default batch and with one sample per batch (with one
+  // sample the GEMM writes straight into the output column, without rearrangement).
+  testing::GradCheckOptions one_sample;
+  one_sample.batch = 1;
+  for (const auto& c : layer_tests::conv_cases()) {
+    table.push_back({std::string("conv2d_") + c.name, Conv2D(c.options), c.input, plain});
+    table.push_back(
+        {std::string("conv2d_") + c.name + "_one_sample", Conv2D(c.options), c.input, one_sample});
+  }
   return table;
 }
 

@@ -1,4 +1,5 @@
-// Specification of MaxPool2D: window maxima, gradient routing, ties, NaN and its cache.
+// Specification of MaxPool2D: window maxima, gradient routing, ties, NaN and its cache. The
+// shared checks run on its rows in test_layers.cpp.
 #include <boost/test/unit_test.hpp>
 
 #include "layercache/layercache.hpp"
@@ -7,34 +8,6 @@
 
 using namespace layercache;
 using namespace layer_tests;
-
-struct PoolCase {
-  const char* name;
-  MaxPool2DOptions options;
-  Shape input;
-};
-
-std::vector<PoolCase> pool_cases() {
-  return {
-      {"kernel2_stride2", {.kernel = 2, .stride = 2}, Shape{2, 6, 5}},
-      {"kernel2_stride1_overlapping", {.kernel = 2, .stride = 1}, Shape{2, 6, 5}},
-      {"kernel3_stride2_overlapping", {.kernel = 3, .stride = 2}, Shape{2, 6, 5}},
-      {"default_stride_is_kernel", {.kernel = 3}, Shape{2, 7, 6}},
-  };
-}
-
-BOOST_AUTO_TEST_CASE(max_pool2d_passes_shared_checks) {
-  for (const auto& c : pool_cases()) {
-    BOOST_TEST_CONTEXT(c.name) {
-      const MaxPool2D pool(c.options);
-      const auto r = testing::check_gradients(pool, c.input);
-      BOOST_TEST(r.passed, r.report());
-      BOOST_TEST_MESSAGE("max_pool2d " << c.name << ": " << r.report());
-      LAYERCACHE_CHECK_CACHE_CONTRACT(pool, c.input);
-      LAYERCACHE_CHECK_FLOAT_MATCHES_DOUBLE(pool, c.input, 1e-5);
-    }
-  }
-}
 
 BOOST_AUTO_TEST_CASE(max_pool2d_picks_window_maxima) {
   // One 4×4 channel (rows h, columns w), column by column; 2×2 windows, stride 2.
