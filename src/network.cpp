@@ -2,8 +2,6 @@
 #include "layercache/network.hpp"
 
 #include <algorithm>
-#include <functional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,30 +37,8 @@ std::vector<Part> Network::parts(const Shape& input) const {
   return out;
 }
 
-std::string Network::summary(const Shape& input) const {
-  std::ostringstream os;
-  std::size_t total = 0;
-  os << "layer                          kind          output        params\n";
-  std::function<void(const Layer&, const Shape&, const std::string&)> walk =
-      [&](const Layer& layer, const Shape& in, const std::string& path) {
-        const auto d = layer.declaration(in);
-        if (!d->parts.empty() && !path.empty()) os << path << "/\n";
-        for (const auto& p : d->parts) walk(*p.layer, p.input, join_path(path, p.name));
-        if (!d->parts.empty()) return;
-        std::size_t n = 0;
-        for (const auto& spec : d->params) n += spec.rows * spec.cols;
-        total += n;
-        std::string padded = path;
-        padded.resize(std::max<std::size_t>(31, path.size() + 1), ' ');
-        std::string kind = layer.kind();
-        kind.resize(std::max<std::size_t>(14, kind.size() + 1), ' ');
-        std::string out = d->output.str();
-        out.resize(std::max<std::size_t>(14, out.size() + 1), ' ');
-        os << padded << kind << out << n << "\n";
-      };
-  walk(*this, input, "");
-  os << "total parameters: " << total << "\n";
-  return os.str();
+std::string Network::summary(const Shape& input, const SummaryOptions& options) const {
+  return layercache::summary<float>(*this, input, options);
 }
 
 template <class T>

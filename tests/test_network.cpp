@@ -1,6 +1,10 @@
 // Specification of networks: nesting, paths and the buffers their caches report.
 #include <boost/test/unit_test.hpp>
 
+#include <sstream>
+#include <string>
+#include <vector>
+
 #include "layercache/layercache.hpp"
 #include "layercache/testing_boost.hpp"
 
@@ -93,4 +97,68 @@ BOOST_AUTO_TEST_CASE(layers_before_the_first_with_a_gradient_to_compute_run_no_b
   const auto with_dx = net.backward(params, *fwd.cache, dy, needs);
   BOOST_TEST(calls == 2);
   BOOST_TEST(with_dx.dx.n_rows == 4u);
+}
+
+// ---- summary and Armadillo expressions ------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(summary_shows_nesting_params_and_cache_bytes_per_node) {
+  // Dense(4, 8): 40 params; its cache holds its input, 4 floats × 5 samples = 80 bytes. The
+  // residual block keeps its inner dense's input and tanh's output (2 × 8 × 5 floats), and the
+  // last dense the residual's output (160 bytes): 80 + 320 + 160 for the step.
+  const Network net{Dense(4, 8), Residual(Network{Dense(8, 8), Tanh()}), Dense(8, 2)};
+  const std::string table = summary(net, Shape{4}, {.batch = 5});
+  BOOST_TEST_MESSAGE(table);
+  std::istringstream lines(table);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(line);
+  BOOST_TEST_REQUIRE(rows.size() == 10u);
+  auto words = [](const std::string& line) {
+    std::istringstream in(line);
+    std::vector<std::string> out;
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  BOOST_TEST((words(rows[1]) == V{"(root)", "network", "(2)", "130", "560"}));
+  BOOST_TEST((words(rows[2]) == V{"dense1", "dense", "(8)", "40", "80"}));
+  BOOST_TEST((words(rows[3]) == V{"residual1", "residual", "(8)", "72", "320"}));
+  BOOST_TEST(rows[4].rfind("    inner ", 0) == 0u, rows[4]);  // nested two levels deep
+  BOOST_TEST((words(rows[5]) == V{"dense1", "dense", "(8)", "72", "160"}));
+  BOOST_TEST((words(rows[7]) == V{"dense2", "dense", "(2)", "18", "160"}));
+  BOOST_TEST((words(rows[6]) == V{"tanh1", "tanh", "(8)", "0", "160"}));
+  BOOST_TEST((words(rows[8]) == V{"total", "parameters:", "130"}));
+  BOOST_TEST((words(rows[9]) == V{"cache", "bytes", "of", "one", "training", "step:", "560"}));
+  // Without a forward the cache column is left out.
+  const std::string plain = net.summary(Shape{4}, {.batch = 0});
+  BOOST_TEST(plain.find("cache") == std::string::npos, plain);
+}
+
+BOOST_AUTO_TEST_CASE(summary_shows_a_shared_graph_node_once_with_its_params) {
+  const Graph g({.inputs = {{"left", Shape{3}}, {"right", Shape{3}}},
+                 .nodes = {{.name = "embed_left", .layer = Dense(3, 4), .inputs = {"left"}},
+                           {.name = "embed_right", .inputs = {"right"}, .shares = "embed_left"},
+                           {.name = "both", .inputs = {"embed_left", "embed_right"}}},
+                 .outputs = {"both"}});
+  const std::string table = summary(g, Shape{6});
+  BOOST_TEST_MESSAGE(table);
+  BOOST_TEST(table.find("embed_right") != std::string::npos, table);
+  BOOST_TEST(table.find("dense (shared)") != std::string::npos, table);
+  BOOST_TEST(table.find("total parameters: 16\n") != std::string::npos, table);
+}
+
+BOOST_AUTO_TEST_CASE(forward_infer_and_predict_take_armadillo_expressions) {
+  const Network net{Dense(3, 4), Tanh(), Dense(4, 2)};
+  Rng rng(3);
+  const TreeF params = net.init(Shape{3}, xavier_uniform(), rng);
+  const TreeF state = net.init_state(Shape{3});
+  arma::fmat x(3, 10, arma::fill::randn);
+  const arma::fmat head = x.cols(0, 3);
+  const arma::fmat want = net.infer(params, head);
+  BOOST_TEST(arma::approx_equal(net.infer(params, x.cols(0, 3)), want, "absdiff", 0.0f));
+  BOOST_TEST(arma::approx_equal(net.forward(params, x.cols(0, 3)).y(), want, "absdiff", 0.0f));
+  BOOST_TEST(arma::approx_equal(predict(net, params, state, x.cols(0, 3), Shape{3}), want,
+                                "absdiff", 0.0f));
+  BOOST_TEST(arma::approx_equal(predict(net, params, state, 2.0f * x.cols(0, 3), Shape{3}),
+                                arma::fmat(net.infer(params, arma::fmat(2.0f * head))), "absdiff",
+                                0.0f));
 }

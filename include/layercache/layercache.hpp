@@ -38,5 +38,6 @@
 #include "layercache/optimizers.hpp"
 #include "layercache/rng.hpp"
 #include "layercache/shape.hpp"
+#include "layercache/summary.hpp"
 #include "layercache/training.hpp"
 #include "layercache/tree.hpp"

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "layercache/combinator.hpp"
+#include "layercache/summary.hpp"
 
 namespace layercache {
 
@@ -43,9 +44,9 @@ class Network : public CombinatorImpl<Network, ChildrenCache> {
   const Layer& layer(std::size_t i) const { return *children_.at(i).layer; }
   /// The children, in order.
   const std::vector<Child>& children() const noexcept { return children_; }
-  /// A table of every layer's path, kind, output shape and parameter count, nested
-  /// combinators shown as indented groups (see layercache::summary for cache bytes).
-  std::string summary(const Shape& input) const;
+  /// layercache::summary<float>(*this, input, options): every layer's path, kind, output
+  /// shape, parameter count and cache bytes of one training step, nested combinators indented.
+  std::string summary(const Shape& input, const SummaryOptions& options = {}) const;
 
   /// Forward through every child in order (see CombinatorImpl).
   template <class T>

@@ -169,6 +169,10 @@ struct History {
   bool stopped_early = false;
   /// The callback's reason for stopping (empty otherwise).
   std::string stop_reason;
+  /// Mistakes fit flagged, each once, also printed as "warning: ..." unless progress is
+  /// silent: an output activation the loss applies again (Softmax before
+  /// SoftmaxCrossEntropy), a loss that explodes in the first steps (docs/training.md).
+  std::vector<std::string> warnings;
 
   /// CSV text with a header row: epoch,loss,accuracy,val_loss,val_accuracy,seconds.
   std::string csv() const;
@@ -351,5 +355,13 @@ template <class T>
 arma::Mat<T> predict(const Layer& network, const Tree<T>& params, const Tree<T>& state,
                      const arma::Mat<T>& x, const Shape& x_shape, std::size_t batch_size = 1024,
                      std::size_t threads = 1);
+
+/// predict() on an Armadillo expression (`test.x.cols(0, 99)`), evaluated once.
+template <class T, class Expr>
+arma::Mat<T> predict(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                     const arma::Base<T, Expr>& x, const Shape& x_shape,
+                     std::size_t batch_size = 1024, std::size_t threads = 1) {
+  return predict(network, params, state, arma::Mat<T>(x.get_ref()), x_shape, batch_size, threads);
+}
 
 }  // namespace layercache
