@@ -840,3 +840,78 @@ BOOST_AUTO_TEST_CASE(a_binary_classifier_with_one_output_trains_and_reports_accu
   BOOST_TEST(m.accuracy == binary_accuracy(net.infer(params, data.x, data.shape), data.labels),
              boost::test_tools::tolerance(1e-12));
 }
+
+// ---- Mistakes fit flags ----------------------------------------------------------------
+
+namespace {
+
+// The warnings fit gives `net` trained for one epoch on the blobs with `lr`, and its log.
+History fit_and_warn(const Network& net, double lr, std::string* log_text = nullptr) {
+  const Dataset<float> data = blobs(200, 5);
+  Rng rng(6);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state = net.init_state(data.shape);
+  std::ostringstream log;
+  const History h = fit(net, params, state, sgd({.learning_rate = lr}), SoftmaxCrossEntropy(),
+                        data,
+                        FitOptions<float>{.epochs = 1, .batch_size = 10,
+                                          .progress = Progress::lines, .log = &log});
+  if (log_text) *log_text = log.str();
+  return h;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_network_ending_in_softmax_under_softmax_cross_entropy_is_flagged_once) {
+  std::string log;
+  const History h = fit_and_warn(Network{Dense(2, 8), ReLU(), Dense(8, 2), Softmax()}, 0.1, &log);
+  BOOST_TEST_REQUIRE(h.warnings.size() == 1u);
+  BOOST_TEST(h.warnings[0].find("ends in softmax (softmax1)") != std::string::npos, h.warnings[0]);
+  BOOST_TEST(h.warnings[0].find("Remove the Softmax layer") != std::string::npos, h.warnings[0]);
+  BOOST_TEST(log.find("warning: the network ends in softmax") != std::string::npos, log);
+  // Inside a nested network the path names the layer.
+  const History nested =
+      fit_and_warn(Network{Dense(2, 8), ReLU(), Network{Dense(8, 2), Softmax()}}, 0.1);
+  BOOST_TEST_REQUIRE(nested.warnings.size() == 1u);
+  BOOST_TEST(nested.warnings[0].find("(network1/softmax1)") != std::string::npos,
+             nested.warnings[0]);
+}
+
+BOOST_AUTO_TEST_CASE(logits_and_log_softmax_under_softmax_cross_entropy_give_no_warning) {
+  // softmax(log_softmax(z)) = softmax(z): ending in LogSoftmax is harmless.
+  BOOST_TEST(fit_and_warn(small_net(), 0.1).warnings.empty());
+  BOOST_TEST(fit_and_warn(Network{Dense(2, 8), ReLU(), Dense(8, 2), LogSoftmax()}, 0.1)
+                 .warnings.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_learning_rate_that_makes_the_first_losses_explode_is_flagged_once) {
+  // Least squares on standard normal inputs: the loss's curvature is about 2 along every
+  // weight, so gradient descent diverges for learning rates above 1; at 2.5 the error is
+  // multiplied by about -4 each step (the loss by 16), still finite after an epoch of 20 steps.
+  const Network net{Dense(2, 1)};
+  Rng rng(7);
+  Dataset<float> data;
+  data.shape = Shape{2};
+  data.x.set_size(2, 200);
+  for (float& v : data.x) v = float(rng.normal());
+  data.targets = arma::fmat{{1.0f, -2.0f}} * data.x;
+  auto run = [&](double lr, std::string* log_text) {
+    Rng init(8);
+    TreeF params = net.init(data.shape, zeros(), init);
+    TreeF state;
+    std::ostringstream log;
+    const History h = fit(net, params, state, sgd({.learning_rate = lr}), MeanSquaredError(),
+                          data,
+                          FitOptions<float>{.epochs = 1, .batch_size = 10,
+                                            .progress = Progress::lines, .log = &log});
+    if (log_text) *log_text = log.str();
+    return h;
+  };
+  std::string log;
+  const History h = run(2.5, &log);
+  BOOST_TEST_REQUIRE(h.warnings.size() == 1u);
+  BOOST_TEST(h.warnings[0].find("the learning rate is probably too large") != std::string::npos,
+             h.warnings[0]);
+  BOOST_TEST(log.find("warning: the loss grew from") != std::string::npos, log);
+  BOOST_TEST(run(0.1, nullptr).warnings.empty());  // converging: no warning
+}

@@ -13,6 +13,7 @@
 
 #include "layercache/initializers.hpp"
 #include "common.hpp"
+#include "warnings.hpp"
 
 namespace layercache {
 namespace {
@@ -78,6 +79,12 @@ class Reporter {
          << std::flush;
   }
 
+  void warn(const std::string& message) {
+    if (mode_ == Progress::silent) return;
+    if (mode_ == Progress::bar) out_ << "\r" << std::string(80, ' ') << "\r";
+    out_ << "warning: " << message << "\n" << std::flush;
+  }
+
   void stopped(const std::string& reason) {
     if (mode_ != Progress::silent) out_ << "stopped early: " << reason << "\n" << std::flush;
   }
@@ -132,6 +139,12 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
 
   History history;
   Reporter reporter(options.progress, options.log, options.epochs, plan.size());
+  auto warn = [&](const std::string& message) {
+    history.warnings.push_back(message);
+    reporter.warn(message);
+  };
+  if (auto w = detail::activation_applied_twice(network, train.shape, loss)) warn(*w);
+  detail::LossExplosionWatch explosion;
   StepWorkspace<T> workspace;
   workspace.threads = options.threads;
   workspace.split = options.split;
@@ -143,6 +156,7 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
     for (std::size_t b = 0; b < plan.size(); ++b) {
       const StepResult step = train_step(network, params, state, optimizer, opt_state, loss,
                                          train, plan, plan[b], needs, ctx, workspace);
+      if (auto w = explosion.step(step.loss)) warn(*w);
       const std::size_t count = plan[b].size();
       loss_sum += step.loss * double(count);
       correct += step.correct;
