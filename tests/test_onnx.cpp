@@ -227,3 +227,127 @@ BOOST_AUTO_TEST_CASE(a_file_that_cannot_be_written_is_an_io_error_naming_it) {
     BOOST_TEST(e.path() == path);
   }
 }
+
+// ----- combinators ------------------------------------------------------------------------
+// What the combinators become; scripts/check_onnx runs models with each of them in ONNX
+// Runtime against layercache's outputs.
+
+namespace {
+
+// The names of the initializers, in order.
+std::vector<std::string> initializer_names(const onnx::ModelProto& model) {
+  std::vector<std::string> names;
+  for (const auto& tensor : model.graph().initializer()) names.push_back(tensor.name());
+  return names;
+}
+
+// The node making the tensor `name`.
+const onnx::NodeProto& producer(const onnx::ModelProto& model, const std::string& name) {
+  for (const auto& node : model.graph().node())
+    if (node.output(0) == name) return node;
+  BOOST_FAIL("no node makes " + name);
+  throw;
+}
+
+template <class L>
+onnx::ModelProto exported(const TempDir& tmp, const L& model, const Shape& shape) {
+  Rng rng(11);
+  export_onnx(model, model.init(shape, he_normal(), rng), TreeF{}, shape, tmp.file("m.onnx"));
+  return read_model(tmp.file("m.onnx"));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_residual_block_adds_its_input_to_its_inner_output) {
+  TempDir tmp;
+  const Network net{named("block", Residual(Network{Dense(3, 3), Tanh()}))};
+  const onnx::ModelProto model = exported(tmp, net, Shape{3});
+  BOOST_TEST(op_types(model) == (std::vector<std::string>{"Gemm", "Tanh", "Add"}),
+             boost::test_tools::per_element());
+  const auto& add = producer(model, "output");
+  BOOST_TEST(add.input(0) == "input");
+  BOOST_TEST(producer(model, add.input(1)).op_type() == "Tanh");
+  initializer(model, "block/inner/dense1/weight");
+}
+
+BOOST_AUTO_TEST_CASE(a_projection_is_exported_on_the_skip_path) {
+  TempDir tmp;
+  const Residual block(Network{Dense(4, 2), ReLU()}, Dense(4, 2));
+  const onnx::ModelProto model = exported(tmp, block, Shape{4});
+  const auto& add = producer(model, "output");
+  BOOST_TEST(producer(model, add.input(0)).op_type() == "Gemm");  // the projection
+  BOOST_TEST(producer(model, add.input(1)).op_type() == "Relu");
+  initializer(model, "projection/weight");
+  BOOST_TEST(dims(model.graph().output(0)) == "batch, 2");
+}
+
+BOOST_AUTO_TEST_CASE(a_parallel_concat_of_images_joins_their_channels) {
+  TempDir tmp;
+  const Parallel branches{Conv2D({.in_channels = 1, .out_channels = 2, .kernel = 3, .padding = 1}),
+                          Conv2D({.in_channels = 1, .out_channels = 3, .kernel = 1})};
+  const onnx::ModelProto model = exported(tmp, branches, Shape{1, 4, 4});
+  const auto& concat = producer(model, "output");
+  BOOST_TEST(concat.op_type() == "Concat");
+  BOOST_TEST(concat.attribute(0).name() == "axis");
+  BOOST_TEST(concat.attribute(0).i() == 1);  // the channels of (batch, c, h, w)
+  BOOST_TEST(concat.input_size() == 2);
+  BOOST_TEST(dims(model.graph().output(0)) == "batch, 5, 4, 4");
+}
+
+BOOST_AUTO_TEST_CASE(each_merge_becomes_its_operator_chained_over_the_branches) {
+  TempDir tmp;
+  const std::pair<Merge, std::string> merges[] = {
+      {Merge::add, "Add"}, {Merge::multiply, "Mul"}, {Merge::subtract, "Sub"}};
+  for (const auto& [merge, op] : merges) {
+    const Parallel branches({Dense(2, 2), Identity(), Tanh()}, merge);
+    const onnx::ModelProto model = exported(tmp, branches, Shape{2});
+    // (dense − x) − tanh(x): the first branch first, then the others in order.
+    const auto& last = producer(model, "output");
+    BOOST_TEST(last.op_type() == op);
+    BOOST_TEST(producer(model, last.input(1)).op_type() == "Tanh");
+    const auto& first = producer(model, last.input(0));
+    BOOST_TEST(first.op_type() == op);
+    BOOST_TEST(producer(model, first.input(0)).op_type() == "Gemm");
+    BOOST_TEST(first.input(1) == "input");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_graph_slices_its_inputs_and_stores_a_shared_nodes_weights_once) {
+  TempDir tmp;
+  const Graph siamese({.inputs = {{"left", Shape{3}}, {"right", Shape{3}}},
+                       .nodes = {{.name = "embed_left", .layer = Network{Dense(3, 2)}, .inputs = {"left"}},
+                                 {.name = "embed_right", .inputs = {"right"}, .shares = "embed_left"},
+                                 {.name = "difference", .inputs = {"embed_left", "embed_right"},
+                                  .merge = Merge::subtract}},
+                       .outputs = {"difference", "embed_left"}});
+  const onnx::ModelProto model = exported(tmp, siamese, Shape{6});
+  BOOST_TEST(initializer_names(model) ==
+                 (std::vector<std::string>{"graph/inputs/axes", "graph/left/starts", "graph/left/ends",
+                                           "graph/right/starts", "graph/right/ends",
+                                           "embed_left/dense1/weight", "embed_left/dense1/bias"}),
+             boost::test_tools::per_element());
+  std::vector<std::string> gemm_weights;
+  for (const auto& node : model.graph().node())
+    if (node.op_type() == "Gemm") gemm_weights.push_back(node.input(1));
+  BOOST_TEST(gemm_weights == (std::vector<std::string>{"embed_left/dense1/weight",
+                                                       "embed_left/dense1/weight"}),
+             boost::test_tools::per_element());
+  const auto& output = producer(model, "output");  // both outputs, one after the other
+  BOOST_TEST(output.op_type() == "Concat");
+  BOOST_TEST(producer(model, output.input(0)).op_type() == "Sub");
+  BOOST_TEST(dims(model.graph().output(0)) == "batch, 4");
+}
+
+BOOST_AUTO_TEST_CASE(a_custom_layer_inside_a_combinator_is_named_by_its_full_path) {
+  TempDir tmp;
+  const Network net{named("pair", Parallel{Dense(4, 4), Residual(Network{Scale()})})};
+  Rng rng(12);
+  const TreeF params = net.init(Shape{4}, he_normal(), rng);
+  try {
+    export_onnx(net, params, TreeF{}, Shape{4}, tmp.file("custom.onnx"));
+    BOOST_FAIL("no error");
+  } catch (const ConfigError& e) {
+    BOOST_TEST(e.path() == "pair/residual1/inner/scale1");
+  }
+  BOOST_TEST(tmp.listing().empty());
+}

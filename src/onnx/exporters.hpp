@@ -6,7 +6,7 @@
 // tensors from its own node of the params and state trees (the export has already checked
 // them against the layer, as infer does), adds the nodes that compute the layer's inference
 // output from `x`, and returns that output. A combinator exports each of its children
-// (Layer::parts) with export_part, then joins their outputs; a residual block would be
+// (Layer::parts) with export_part, then joins their outputs; a residual block is
 //   const std::vector<Part> parts = layer.layer.parts(x.shape);
 //   const Value fx = export_part(graph, layer, parts[0], x);
 //   return graph.node("Add", {x.name, fx.name}, x.shape, layer.name());
@@ -16,6 +16,7 @@
 
 #include "graph.hpp"
 #include "layercache/layer.hpp"
+#include "layercache/layers/parallel.hpp"
 
 namespace layercache::onnx_export {
 
@@ -53,8 +54,17 @@ Value export_layer(GraphBuilder& graph, const Layer& layer, const Tree<double>& 
 Value export_part(GraphBuilder& graph, const LayerToExport& parent, const Part& part,
                   const Value& x);
 
+/// The merge of `inputs` (Parallel's, a Graph node's): Concat along the first per-sample
+/// dimension (features, or an image's channels), or a chain of Add, Mul or Sub; the one
+/// input itself when there is one. `name` names the (last) node.
+Value export_merge(GraphBuilder& graph, Merge merge, const std::vector<Value>& inputs,
+                   const std::string& name);
+
 // The exporters, each in the file of its name; registry.cpp maps layer types to them.
 Value export_network(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_residual(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_parallel(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_graph(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_dense(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_conv2d(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_max_pool2d(GraphBuilder&, const LayerToExport&, const Value&);

@@ -72,6 +72,8 @@ struct GraphBuilder::Model {
   std::string batch_name;
   std::set<std::string> names;          // every tensor and node name in use
   std::map<double, std::string> scalars;  // scalar constants by value
+  std::map<std::string, int> constants;   // the initializer made for each asked-for name
+  std::string shared_path, shared_owner;  // see share_constants
 };
 
 GraphBuilder::GraphBuilder(Element element, const Shape& input_shape,
@@ -112,17 +114,36 @@ Value GraphBuilder::node(const std::string& op, const std::vector<std::string>& 
   return Value{output, shape};
 }
 
+void GraphBuilder::share_constants(const std::string& path, const std::string& owner) {
+  model_->shared_path = path;
+  model_->shared_owner = owner;
+}
+
 std::string GraphBuilder::constant(const std::string& name, const std::vector<std::int64_t>& dims,
                                    const std::vector<double>& values) {
-  onnx::TensorProto& tensor = *model_->proto.mutable_graph()->add_initializer();
-  tensor.set_name(unique(name));
+  onnx::GraphProto& graph = *model_->proto.mutable_graph();
+  onnx::TensorProto tensor;
   tensor.set_data_type(model_->element);
   for (const std::int64_t d : dims) tensor.add_dims(d);
   if (model_->element == onnx::TensorProto_DataType_FLOAT)
     set_raw<float>(tensor, values);
   else
     set_raw<double>(tensor, values);
-  return tensor.name();
+  const std::string& prefix = model_->shared_path;
+  if (!prefix.empty() && name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+      name[prefix.size()] == '/') {
+    const auto owned = model_->constants.find(model_->shared_owner + name.substr(prefix.size()));
+    if (owned != model_->constants.end()) {
+      const onnx::TensorProto& same = graph.initializer(owned->second);
+      if (same.raw_data() == tensor.raw_data() &&
+          std::equal(same.dims().begin(), same.dims().end(), tensor.dims().begin(), tensor.dims().end()))
+        return same.name();
+    }
+  }
+  tensor.set_name(unique(name));
+  model_->constants.emplace(name, graph.initializer_size());
+  *graph.add_initializer() = std::move(tensor);
+  return graph.initializer(graph.initializer_size() - 1).name();
 }
 
 std::string GraphBuilder::scalar(double value) {

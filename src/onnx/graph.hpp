@@ -61,6 +61,11 @@ class GraphBuilder {
                        const std::vector<double>& values);
   /// A constant scalar of the element type (shared by every node that needs the same value).
   std::string scalar(double value);
+  /// While a node that applies another node's layer again is exported (weight sharing in a
+  /// Graph): a constant asked for under the path `path` is the one already made under
+  /// `owner` with the same rest of its name when its values are the same, so shared weights
+  /// are stored once. An empty `path` ends it.
+  void share_constants(const std::string& path, const std::string& owner);
   /// Adds a constant 1-D int64 tensor (a Reshape's target shape); returns its name.
   std::string int64s(const std::string& name, const std::vector<std::int64_t>& values);
 

@@ -10,9 +10,12 @@
 #include "layercache/layers/conv2d.hpp"
 #include "layercache/layers/dense.hpp"
 #include "layercache/layers/flatten.hpp"
+#include "layercache/layers/graph.hpp"
 #include "layercache/layers/identity.hpp"
 #include "layercache/layers/max_pool2d.hpp"
+#include "layercache/layers/parallel.hpp"
 #include "layercache/layers/reshape.hpp"
+#include "layercache/layers/residual.hpp"
 #include "layercache/layers/softmax.hpp"
 #include "layercache/network.hpp"
 
@@ -27,6 +30,9 @@ struct Entry {
 const std::unordered_map<std::type_index, Entry>& exporters() {
   static const std::unordered_map<std::type_index, Entry> table{
       {typeid(Network), {"network", export_network}},
+      {typeid(Residual), {"residual", export_residual}},
+      {typeid(Parallel), {"parallel", export_parallel}},
+      {typeid(Graph), {"graph", export_graph}},
       {typeid(Dense), {"dense", export_dense}},
       {typeid(Conv2D), {"conv2d", export_conv2d}},
       {typeid(MaxPool2D), {"max_pool2d", export_max_pool2d}},

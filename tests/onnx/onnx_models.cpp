@@ -26,11 +26,38 @@ struct Model {
   bool float64 = false;  // export (and compute) in double precision
 };
 
-// The models: the main job's MLP, the benchmark CNN, and two that pass through every other
+// A Graph on the two halves of an image: a sample of (1, 28, 28) is 28 columns of 28 rows,
+// so its first 392 values are the left 14 columns, the (1, 28, 14) image "left". One
+// convolution, its weights shared, reads both halves; their features are joined along the
+// channels and subtracted; two outputs (10 and 3 values) make the graph's output of 13.
+Graph two_halves() {
+  return Graph({.inputs = {{"left", Shape{1, 28, 14}}, {"right", Shape{1, 28, 14}}},
+                .nodes = {{.name = "left_features",
+                           .layer = Network{Conv2D({.in_channels = 1, .out_channels = 4,
+                                                    .kernel = 3, .padding = 1}), Tanh()},
+                           .inputs = {"left"}},
+                          {.name = "right_features", .inputs = {"right"}, .shares = "left_features"},
+                          {.name = "both", .inputs = {"left_features", "right_features"}},  // (8, 28, 14)
+                          {.name = "pooled",
+                           .layer = Network{MaxPool2D({.kernel = 2, .stride = 2}), Flatten()},
+                           .inputs = {"both"}},                                               // (784)
+                          {.name = "difference", .inputs = {"left_features", "right_features"},
+                           .merge = Merge::subtract},                                         // (4, 28, 14)
+                          {.name = "logits", .layer = Dense(784, 10), .inputs = {"pooled"}},
+                          {.name = "extra", .layer = Network{Flatten(), Dense(1568, 3)},
+                           .inputs = {"difference"}},
+                          {.name = "gated", .inputs = {"logits", "logits"},
+                           .merge = Merge::multiply}},
+                .outputs = {"gated", "extra"}});
+}
+
+// The models: the main job's MLP, the benchmark CNN, two that pass through every other
 // layer kind and every way of reading an image (reshapes to and from images, a softmax over
 // an image, an image output, a network inside the network), without squashing differences
-// on the way (a softmax of a wrong input would hide them). A residual network follows when
-// the combinators of issue 17 exist: add a row here once the exporter knows Residual.
+// on the way (a softmax of a wrong input would hide them), and the combinators: residual
+// blocks on vectors and images (with and without a projection), Parallel with every merge
+// (a concat of images along channels among them), and a Graph with two inputs, two outputs
+// and a shared node, inside a network.
 std::vector<Model> models() {
   return {
       {"mlp", Network{Dense(784, 512), ReLU(), Dense(512, 256), ReLU(), Dense(256, 10)}},
@@ -53,6 +80,25 @@ std::vector<Model> models() {
        Network{Flatten(), Dense(784, 64, {.bias = false}), GELU(), Dense(64, 64),
                GELU({.tanh_approximation = true}), Dense(64, 64), Sigmoid(), Dense(64, 64),
                Tanh(), Dense(64, 10), Softmax()}},
+      {"residual",
+       Network{Flatten(), Dense(784, 64), ReLU(),
+               named("block1", Residual(Network{Dense(64, 64), Tanh(), Dense(64, 64)})),
+               named("block2", Residual(Network{Dense(64, 32), ReLU()}, Dense(64, 32))),
+               Dense(32, 10)}},
+      {"residual_cnn",
+       Network{Conv2D({.in_channels = 1, .out_channels = 4, .kernel = 3, .padding = 1}), ReLU(),
+               Residual(Network{Conv2D({.in_channels = 4, .out_channels = 4, .kernel = 3,
+                                        .padding = 1}), ELU()}),
+               Parallel{Conv2D({.in_channels = 4, .out_channels = 2, .kernel = 3, .padding = 1}),
+                        Conv2D({.in_channels = 4, .out_channels = 3, .kernel = 1})},  // (5, 28, 28)
+               MaxPool2D({.kernel = 2, .stride = 2}), Flatten(), Dense(980, 10)}},
+      {"parallel",
+       Network{Flatten(), Dense(784, 32),
+               Parallel({Dense(32, 16), Network{Dense(32, 16), Sigmoid()}}, Merge::multiply),
+               Parallel({Dense(16, 16), Identity(), Dense(16, 16)}, Merge::subtract),
+               Parallel({Dense(16, 16), Tanh()}, Merge::add),
+               Parallel{Dense(16, 8), Identity(), Dense(16, 4)}, Dense(28, 10)}},
+      {"graph", Network{named("halves", two_halves()), Tanh()}},
       // ONNX Runtime's CPU provider has no float64 Conv: a float64 model without one.
       {"mlp_float64", Network{Dense(784, 64), Tanh(), Dense(64, 10), Softmax()}, true},
   };
