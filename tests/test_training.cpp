@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "alloc_counter.hpp"
 #include "counting_executor.hpp"
 #include "layercache/layercache.hpp"
 
@@ -914,4 +915,51 @@ BOOST_AUTO_TEST_CASE(a_learning_rate_that_makes_the_first_losses_explode_is_flag
              h.warnings[0]);
   BOOST_TEST(log.find("warning: the loss grew from") != std::string::npos, log);
   BOOST_TEST(run(0.1, nullptr).warnings.empty());  // converging: no warning
+}
+
+// ===== a steady-state step allocates nothing ===============================================
+
+namespace {
+
+// Skips a case in a build that cannot count heap allocations (under AddressSanitizer).
+boost::test_tools::assertion_result allocations_are_counted(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result counted(lcbench::alloc::available());
+  counted.message() << "heap allocations are not counted under AddressSanitizer";
+  return counted;
+}
+
+}  // namespace
+
+// Paths longer than a std::string holds without the heap ("block_with_a_long_name/inner/
+// dense1/weight") once made every step of a batch split across threads allocate: summing the
+// shards' gradients walked them by path.
+BOOST_AUTO_TEST_CASE(a_steady_state_step_of_a_network_of_combinators_allocates_nothing,
+                     *boost::unit_test::precondition(allocations_are_counted)) {
+  const Network net{
+      Dense(8, 32), ReLU(),
+      named("block_with_a_long_name", Residual(Network{Dense(32, 32), ReLU(), Dense(32, 32)})),
+      named("projected_block", Residual(Network{Dense(32, 24), Tanh()}, Dense(32, 24))),
+      Dense(24, 3)};
+  for (const Split split : {Split::batch, Split::layers}) {
+    for (const std::size_t threads : {1u, 2u}) {
+      Rng rng(9);
+      Trainee t(net, Shape{8}, rng, 0.01, threads, split);
+      const arma::fmat x(8, 64, arma::fill::randn);
+      const arma::uvec labels = arma::randi<arma::uvec>(64, arma::distr_param(0, 2));
+      const Needs needs{.input = false};
+      auto step = [&] {
+        train_step(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), x,
+                   Shape{8}, labels, needs, Context{}, t.ws);
+      };
+      for (int i = 0; i < 3; ++i) step();  // warm-up: every buffer takes its final shape
+      std::uint64_t allocations = 0;
+      {
+        lcbench::alloc::Scope counting;
+        for (int i = 0; i < 3; ++i) step();
+        allocations = counting.counts().allocations();
+      }
+      BOOST_TEST(allocations == 0u, threads << " threads, split " << int(split) << ": "
+                                            << allocations << " allocations in 3 steps");
+    }
+  }
 }

@@ -53,6 +53,15 @@ using detail::labels_view;
 using detail::run_with_single_threaded_blas;
 using detail::SingleThreadedBlas;
 
+// Calls f(tensor) for every leaf of `tree`, depth first in order. Unlike Tree::for_each it
+// builds no paths, which allocate once longer than a std::string holds in place
+// ("block1/inner/dense1/weight"): a steady-state step must not.
+template <class T, class F>
+void for_each_leaf(Tree<T>& tree, const F& f) {
+  if (tree.is_leaf()) return f(tree.value());
+  for (std::size_t i = 0; i < tree.size(); ++i) for_each_leaf(tree.child(i), f);
+}
+
 // Forward, loss and backward of one batch (or shard) into the given buffers; `weight`
 // scales the loss gradient (the shard's share of the batch).
 template <class T>
@@ -192,14 +201,13 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
   sh.sums.clear();
   sh.sizes.clear();
   sh.parts.clear();
-  ws.backward.grads.for_each([&](const std::string&, arma::Mat<T>& g) {
+  for_each_leaf(ws.backward.grads, [&](arma::Mat<T>& g) {
     sh.sums.push_back(g.memptr());
     sh.sizes.push_back(g.n_elem);
   });
   for (std::size_t k = 1; k < n; ++k)
-    sh.extra[k - 1].backward.grads.for_each([&](const std::string&, const arma::Mat<T>& g) {
-      sh.parts.push_back(g.memptr());
-    });
+    for_each_leaf(sh.extra[k - 1].backward.grads,
+                  [&](const arma::Mat<T>& g) { sh.parts.push_back(g.memptr()); });
   const std::size_t leaves = sh.sums.size(), tasks = sh.pool.size();
   sh.finite.assign(tasks, 1);
   auto reduce = [&](std::size_t i) {
