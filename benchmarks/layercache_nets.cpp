@@ -1,7 +1,9 @@
 // layercache side of the peer benchmarks: trains (or runs inference with) the MLP or the CNN
 // of the libtorch twins on Fashion-MNIST and prints one JSON line with the same fields, so
-// benchmarks/run can put the two side by side. Built twice: train_mlp (-DLC_BENCH_NET=mlp)
-// and train_cnn; --mode infer measures inference throughput.
+// benchmarks/run can put the two side by side. Built three times: train_mlp
+// (-DLC_BENCH_NET=mlp), train_cnn, and train_resnet (the MLP with residual blocks, which has
+// no twin: it measures what the combinators cost, allocations per step above all); --mode
+// infer measures inference throughput.
 //
 // A timed training epoch contains, per mini-batch: gathering the shuffled samples
 // (inside the data-set train_step, on the shards' threads), forward, softmax cross-entropy on the logits, backward, the SGD-momentum
@@ -32,6 +34,14 @@ const std::string net_name = LC_STR(LC_BENCH_NET);
 std::size_t mlp_width = 512;
 
 Network make_net() {
+  if (net_name == "resnet")  // the MLP's stem, two residual blocks (one with a projection)
+    return Network{Dense(784, mlp_width), ReLU(),
+                   Residual(Network{Dense(mlp_width, mlp_width), ReLU(), Dense(mlp_width, mlp_width)}),
+                   ReLU(),
+                   Residual(Network{Dense(mlp_width, mlp_width / 2), ReLU(),
+                                    Dense(mlp_width / 2, mlp_width / 2)},
+                            Dense(mlp_width, mlp_width / 2)),
+                   ReLU(), Dense(mlp_width / 2, 10)};
   if (net_name == "mlp")
     return Network{Dense(784, mlp_width), ReLU(), Dense(mlp_width, mlp_width / 2), ReLU(),
                    Dense(mlp_width / 2, 10)};
@@ -175,7 +185,7 @@ int main(int argc, char** argv) {
       .integer("openblas_threads", blas_threads())
       .str("blas_core", blas_info().core)
       .integer("batch", static_cast<long long>(opt.batch))
-      .integer("width", net_name == "mlp" ? static_cast<long long>(mlp_width) : 0)
+      .integer("width", net_name != "cnn" ? static_cast<long long>(mlp_width) : 0)
       .integer("warmup", opt.warmup)
       .str("set", train ? "train" : "test");
   add_timing(j, n, samples_timed, epoch_s, epoch_cpu_s, contention, load_start);
