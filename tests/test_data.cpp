@@ -869,3 +869,52 @@ BOOST_AUTO_TEST_CASE(one_hot_names_the_sample_whose_label_is_out_of_range) {
   BOOST_TEST(contains(message, "sample 2"), message);
   BOOST_TEST(contains(message, "label 4"), message);
 }
+
+BOOST_AUTO_TEST_CASE(inputs_as_targets_keeps_the_samples_and_drops_labels_without_copying_x) {
+  Dataset<float> data;
+  data.shape = Shape{2};
+  data.x = arma::fmat(2, 20, arma::fill::randu);  // over 16 elements: on the heap, movable
+  data.labels = arma::uvec(20, arma::fill::ones);
+  data.n_classes = 2;
+  const float* pixels = data.x.memptr();
+  const Dataset<float> own = inputs_as_targets(std::move(data));
+  BOOST_TEST(own.targets_are_inputs);
+  BOOST_TEST(own.x.memptr() == pixels);  // moved, not copied
+  BOOST_TEST(!own.has_labels());
+  BOOST_TEST(!own.has_targets());
+  BOOST_TEST(own.n_classes == 0u);
+  own.check();
+  Rng rng(1);
+  const auto [train, validation] = train_validation_split(own, 0.5, rng);
+  BOOST_TEST(train.targets_are_inputs);
+  BOOST_TEST(validation.targets_are_inputs);
+  BOOST_TEST(own.subset({3, 0}).targets_are_inputs);
+}
+
+BOOST_AUTO_TEST_CASE(inputs_as_targets_of_a_data_set_still_in_use_views_its_images) {
+  Dataset<float> data;
+  data.shape = Shape{2};
+  data.x = arma::fmat({{1, 2, 3}, {4, 5, 6}});
+  data.labels = {0, 1, 0};
+  data.n_classes = 2;
+  const Dataset<float> own = inputs_as_targets(data);
+  BOOST_TEST(own.x.memptr() == data.x.memptr());  // a view: no copy
+  BOOST_TEST(own.targets_are_inputs);
+  BOOST_TEST(!own.has_labels());
+  BOOST_TEST(data.has_labels());  // the original keeps its labels for a classifier
+  const Dataset<float> copy = own;
+  BOOST_TEST(copy.x.memptr() != data.x.memptr());  // a copy owns its images
+  BOOST_TEST(arma::approx_equal(copy.x, data.x, "absdiff", 0.0f));
+}
+
+BOOST_AUTO_TEST_CASE(data_whose_targets_are_its_inputs_and_that_holds_labels_is_a_data_error) {
+  Dataset<float> images;
+  images.x = arma::fmat(2, 3, arma::fill::ones);
+  images.shape = Shape{2};
+  Dataset<float> data = inputs_as_targets(std::move(images));
+  data.labels = {0, 1, 0};
+  data.n_classes = 2;
+  BOOST_CHECK_EXCEPTION(data.check(), DataError, [](const DataError& e) {
+    return std::string(e.what()).find("found 3 labels") != std::string::npos;
+  });
+}

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "alloc_counter.hpp"
+#include "support/temp_dir.hpp"
 #include "layercache/layercache.hpp"
 #include "layercache/optimizers.hpp"
 #include "layercache/rng.hpp"
@@ -1086,4 +1087,229 @@ BOOST_AUTO_TEST_CASE(optimizers_without_plateau_ignore_reports) {
   const TreeD before = state;
   opt.report(state, 1.0);
   BOOST_TEST(state.tree().identical(before));
+}
+
+// ===== parameter groups: partition ========================================================
+
+namespace {
+
+// encoder/dense1/{weight (3 × 2), bias (3 × 1)}, encoder/relu1 (no params),
+// head/dense1/{weight (2 × 3), bias (2 × 1)}, with distinct values.
+TreeD encoder_and_head() {
+  TreeD params;
+  auto& encoder = params.add("encoder", TreeD());
+  auto& dense = encoder.add("dense1", TreeD());
+  dense.add("weight", TreeD(arma::mat({{0.5, -1.0}, {2.0, 0.25}, {-0.75, 1.5}})));
+  dense.add("bias", TreeD(arma::mat({0.1, -0.2, 0.3}).t()));
+  encoder.add("relu1", TreeD());
+  auto& head = params.add("head", TreeD()).add("dense1", TreeD());
+  head.add("weight", TreeD(arma::mat({{1.0, -0.5, 0.25}, {-2.0, 0.75, 1.25}})));
+  head.add("bias", TreeD(arma::mat({-0.4, 0.6}).t()));
+  return params;
+}
+
+// Gradients that depend on the params and the step, as a loss's would.
+TreeD grads_at(const TreeD& params, int step) {
+  return map(params, [step](const std::string&, const arma::mat& p) {
+    return arma::mat(arma::sin(3.0 * p) + 0.1 * step);
+  });
+}
+
+// The encoder at 1e-2 with Adam, the head's weights with AdamW, its biases without decay.
+Optimizer three_groups() {
+  return partition({
+      {.name = "encoder", .paths = {"encoder"}, .optimizer = adam({.learning_rate = 1e-2})},
+      {.name = "weights", .paths = {"head/*/weight"},
+       .optimizer = adamw({.learning_rate = 1e-1, .weight_decay = 0.1})},
+      {.name = "biases", .paths = {"head/*/bias"}, .optimizer = adam({.learning_rate = 1e-1})},
+  });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(each_parameter_group_follows_its_own_chain_run_alone_on_its_params) {
+  const std::vector<std::pair<std::vector<std::string>, Optimizer>> alone = {
+      {{"encoder"}, adam({.learning_rate = 1e-2})},
+      {{"head/*/weight"}, adamw({.learning_rate = 1e-1, .weight_decay = 0.1})},
+      {{"head/*/bias"}, adam({.learning_rate = 1e-1})},
+  };
+  const Optimizer groups = three_groups();
+  TreeD params = encoder_and_head();
+  OptStateD state = groups.init(params);
+  std::vector<TreeD> parts;
+  std::vector<OptStateD> part_states;
+  for (const auto& [paths, opt] : alone) {
+    parts.push_back(select(params, paths));
+    part_states.push_back(opt.init(parts.back()));
+  }
+  for (int step = 0; step < 5; ++step) {
+    const TreeD grads = grads_at(params, step);
+    groups.update(params, grads, state);
+    for (std::size_t g = 0; g < alone.size(); ++g)
+      alone[g].second.update(parts[g], select(grads, alone[g].first), part_states[g]);
+  }
+  for (std::size_t g = 0; g < alone.size(); ++g) {
+    BOOST_TEST(select(params, alone[g].first).identical(parts[g]), alone[g].first[0]);
+    const TreeD& group_state = std::as_const(state).at("partition").child(g);
+    for (std::size_t i = 0; i < group_state.size(); ++i)  // after the count, entry by entry
+      BOOST_TEST(group_state.child(i).identical(std::as_const(part_states[g]).child(i + 1)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(partition_state_holds_one_subtree_per_group_mirroring_its_params) {
+  const TreeD params = encoder_and_head();
+  const OptStateD state = three_groups().init(params);
+  BOOST_TEST(state.paths() == (std::vector<std::string>{
+                                  "count",
+                                  "partition/encoder/scale_by_adam/mu/encoder/dense1/weight",
+                                  "partition/encoder/scale_by_adam/mu/encoder/dense1/bias",
+                                  "partition/encoder/scale_by_adam/nu/encoder/dense1/weight",
+                                  "partition/encoder/scale_by_adam/nu/encoder/dense1/bias",
+                                  "partition/weights/scale_by_adam/mu/head/dense1/weight",
+                                  "partition/weights/scale_by_adam/nu/head/dense1/weight",
+                                  "partition/biases/scale_by_adam/mu/head/dense1/bias",
+                                  "partition/biases/scale_by_adam/nu/head/dense1/bias",
+                              }));
+  BOOST_TEST(state.at("partition/weights").name(1) == "add_decayed_weights");
+}
+
+BOOST_AUTO_TEST_CASE(a_set_to_zero_group_keeps_its_params_while_the_others_train) {
+  const Optimizer opt = partition({
+      {.name = "frozen", .paths = {"encoder"}, .optimizer = set_to_zero()},
+      {.name = "trained", .paths = {"head"}, .optimizer = sgd({.learning_rate = 0.5})},
+  });
+  TreeD params = encoder_and_head();
+  const TreeD before = params;
+  OptStateD state = opt.init(params);
+  for (int step = 0; step < 3; ++step) opt.update(params, grads_at(params, step), state);
+  BOOST_TEST(params.at("encoder").identical(before.at("encoder")));
+  BOOST_TEST(!params.at("head").identical(before.at("head")));
+}
+
+BOOST_AUTO_TEST_CASE(groups_skip_params_with_empty_grads_like_every_chain) {
+  TreeD params = encoder_and_head();
+  const TreeD before = params;
+  TreeD grads = grads_at(params, 0);
+  grads.at("head/dense1/weight").value().reset();  // frozen by fit's freeze
+  const Optimizer opt = three_groups();
+  OptStateD state = opt.init(params);
+  opt.update(params, grads, state);
+  BOOST_TEST(params.at("head/dense1/weight").identical(before.at("head/dense1/weight")));
+  BOOST_TEST(!params.at("head/dense1/bias").identical(before.at("head/dense1/bias")));
+}
+
+BOOST_AUTO_TEST_CASE(a_param_in_no_group_throws_config_error_naming_its_path) {
+  const Optimizer opt = partition({
+      {.name = "encoder", .paths = {"encoder"}, .optimizer = adam()},
+      {.name = "weights", .paths = {"head/*/weight"}, .optimizer = adam()},
+  });
+  BOOST_CHECK_EXCEPTION(opt.init(encoder_and_head()), ConfigError, [](const ConfigError& e) {
+    return e.path() == "head/dense1/bias" &&
+           std::string(e.what()).find("no parameter group") != std::string::npos &&
+           std::string(e.what()).find("weights [head/*/weight]") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_param_in_two_groups_throws_config_error_naming_its_path_and_both_groups) {
+  const Optimizer opt = partition({
+      {.name = "all", .paths = {"*"}, .optimizer = adam()},
+      {.name = "biases", .paths = {"*/bias"}, .optimizer = sgd()},
+  });
+  BOOST_CHECK_EXCEPTION(opt.init(encoder_and_head()), ConfigError, [](const ConfigError& e) {
+    const std::string what = e.what();
+    return e.path() == "encoder/dense1/bias" && what.find("'all' and 'biases'") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_group_matching_no_param_throws_config_error_naming_the_group) {
+  const Optimizer opt = partition({
+      {.name = "all", .paths = {"*"}, .optimizer = adam()},
+      {.name = "decoder", .paths = {"decoder"}, .optimizer = sgd()},
+  });
+  BOOST_CHECK_EXCEPTION(opt.init(encoder_and_head()), ConfigError, [](const ConfigError& e) {
+    return std::string(e.what()).find("'decoder' matches no param") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(invalid_parameter_groups_throw_config_error_when_made) {
+  BOOST_CHECK_THROW(partition({}), ConfigError);
+  BOOST_CHECK_THROW(partition({{.name = "", .paths = {"*"}, .optimizer = sgd()}}), ConfigError);
+  BOOST_CHECK_THROW(partition({{.name = "a/b", .paths = {"*"}, .optimizer = sgd()}}), ConfigError);
+  BOOST_CHECK_THROW(partition({{.name = "a", .paths = {}, .optimizer = sgd()}}), ConfigError);
+  BOOST_CHECK_EXCEPTION(partition({{.name = "a", .paths = {"x"}, .optimizer = sgd()},
+                                   {.name = "a", .paths = {"y"}, .optimizer = sgd()}}),
+                        ConfigError, [](const ConfigError& e) {
+                          return std::string(e.what()).find("'a'") != std::string::npos;
+                        });
+}
+
+BOOST_AUTO_TEST_CASE(params_of_another_structure_at_update_throw_and_change_nothing) {
+  const Optimizer opt = three_groups();
+  OptStateD state = opt.init(encoder_and_head());
+  TreeD params = encoder_and_head();
+  params.at("head").add("dense2", TreeD()).add("weight", TreeD(arma::mat(1, 1, arma::fill::ones)));
+  const TreeD before = params;
+  const TreeD state_before = std::as_const(state).tree();
+  // head/dense2/weight matches the weights group, whose state has no entry for it.
+  BOOST_CHECK_EXCEPTION(opt.update(params, grads_at(params, 0), state), ConfigError,
+                        [](const ConfigError& e) {
+                          return e.path().rfind("partition/weights/scale_by_adam/mu/head", 0) == 0;
+                        });
+  BOOST_TEST(params.identical(before));
+  BOOST_TEST(std::as_const(state).tree().identical(state_before));
+}
+
+BOOST_AUTO_TEST_CASE(a_restored_group_state_with_nan_throws_numeric_error_naming_the_path) {
+  const Optimizer opt = three_groups();
+  TreeD params = encoder_and_head();
+  OptStateD state = opt.init(params);
+  opt.update(params, grads_at(params, 0), state);
+  TreeD tree = std::as_const(state).tree();
+  tree.at("partition/biases/scale_by_adam/nu/head/dense1/bias").value()(1, 0) = NAN;
+  OptStateD restored(std::move(tree));
+  BOOST_CHECK_EXCEPTION(opt.update(params, grads_at(params, 1), restored), NumericError,
+                        [](const NumericError& e) {
+                          return e.path() == "partition/biases/scale_by_adam/nu/head/dense1/bias";
+                        });
+}
+
+BOOST_AUTO_TEST_CASE(groups_resume_bit_identically_from_a_checkpoint_file) {
+  const testing_files::TempDir dir("layercache-partition");
+  const Optimizer opt = chain(clip_by_global_norm(10.0), three_groups());
+  TreeD params = encoder_and_head();
+  OptStateD state = opt.init(params);
+  for (int step = 0; step < 4; ++step) opt.update(params, grads_at(params, step), state);
+  save_checkpoint(dir.file("mid.h5"), {{"params", &params}, {"optimizer", &std::as_const(state).tree()}});
+
+  const Checkpoint<double> loaded = load_checkpoint<double>(dir.file("mid.h5"));
+  TreeD resumed_params = loaded.trees.at("params");
+  OptStateD resumed_state(loaded.trees.at("optimizer"));
+  for (int step = 4; step < 8; ++step) {
+    opt.update(params, grads_at(params, step), state);
+    opt.update(resumed_params, grads_at(resumed_params, step), resumed_state);
+  }
+  BOOST_TEST(resumed_params.identical(params));
+  BOOST_TEST(std::as_const(resumed_state).tree().identical(std::as_const(state).tree()));
+}
+
+BOOST_AUTO_TEST_CASE(a_plateau_inside_a_group_receives_the_reported_metric) {
+  const Optimizer opt = partition({
+      {.name = "encoder", .paths = {"encoder"}, .optimizer = set_to_zero()},
+      {.name = "head", .paths = {"head"},
+       .optimizer = chain(sgd(), reduce_on_plateau({.factor = 0.5, .patience = 1}))},
+  });
+  OptStateD state = opt.init(encoder_and_head());
+  opt.report(state, 1.0);
+  opt.report(state, 2.0);  // worse: the head's scale halves
+  BOOST_TEST(state.at("partition/head/reduce_on_plateau/scale").value()(0) == 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(describe_lists_the_groups_with_their_patterns_and_chains) {
+  const Optimizer opt = partition({
+      {.name = "encoder", .paths = {"encoder"}, .optimizer = set_to_zero()},
+      {.name = "head", .paths = {"head/*"}, .optimizer = sgd({.learning_rate = 0.5})},
+  });
+  BOOST_TEST(opt.describe() ==
+             "chain(partition(encoder [encoder]: chain(set_to_zero), "
+             "head [head/*]: chain(scale_by_learning_rate(constant(0.5)))))");
 }

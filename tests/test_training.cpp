@@ -825,6 +825,55 @@ BOOST_AUTO_TEST_CASE(history_is_written_as_csv) {
   std::remove(path.c_str());
 }
 
+BOOST_AUTO_TEST_CASE(fit_on_data_whose_targets_are_its_inputs_equals_fit_on_a_copy_of_the_inputs) {
+  // An autoencoder's data: no copy of x as targets, the same training as with one, on one
+  // thread and with each batch split across two.
+  const Network net{Dense(2, 1), Tanh(), Dense(1, 2)};
+  const Dataset<float> copied = [] {
+    Dataset<float> d = blobs(120, 5);
+    d.labels.reset();
+    d.n_classes = 0;
+    d.targets = d.x;
+    return d;
+  }();
+  const Dataset<float> own = inputs_as_targets(blobs(120, 5));
+  BOOST_TEST(own.targets.is_empty());
+  for (const std::size_t threads : {1u, 2u}) {
+    Rng rng(6);
+    const TreeF initial = net.init(own.shape, xavier_uniform(), rng);
+    TreeF a = initial, b = initial, state;
+    const FitOptions<float> options{.epochs = 3, .batch_size = 16, .validation = &own,
+                                    .progress = Progress::silent, .threads = threads};
+    const History ha = fit(net, a, state, adam({.learning_rate = 0.01}), MeanSquaredError(), own,
+                           options);
+    const History hb = fit(net, b, state, adam({.learning_rate = 0.01}), MeanSquaredError(),
+                           copied, options);
+    BOOST_TEST(a.identical(b), threads << " threads");
+    BOOST_TEST(ha.epochs.back().loss == hb.epochs.back().loss);
+    BOOST_TEST(ha.epochs.back().val_loss == hb.epochs.back().val_loss);
+    BOOST_TEST(ha.epochs.back().loss < ha.epochs.front().loss);
+    BOOST_TEST(evaluate(net, a, state, MeanSquaredError(), own).loss ==
+               evaluate(net, b, state, MeanSquaredError(), copied).loss);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(data_whose_targets_are_its_inputs_needs_an_output_of_the_input_shape) {
+  const Network net{Dense(2, 3)};
+  const Dataset<float> data = inputs_as_targets(blobs(20, 5));
+  Rng rng(6);
+  TreeF params = net.init(data.shape, xavier_uniform(), rng);
+  TreeF state;
+  const TreeF before = params;
+  BOOST_CHECK_EXCEPTION(
+      fit(net, params, state, sgd(), MeanSquaredError(), data,
+          FitOptions<float>{.epochs = 1, .progress = Progress::silent}),
+      ShapeError, [](const ShapeError& e) {
+        return std::string(e.what()) ==
+               "training data: the data's targets are its inputs, (2), but the network's output is (3)";
+      });
+  BOOST_TEST(params.identical(before));
+}
+
 BOOST_AUTO_TEST_CASE(a_binary_classifier_with_one_output_trains_and_reports_accuracy) {
   // One logit per sample and labels 0/1: binary cross-entropy with logits; accuracy is the
   // share of samples whose logit has the label's sign.

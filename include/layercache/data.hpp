@@ -36,19 +36,25 @@ struct Dataset {
   arma::Mat<T> targets;
   /// Number of classes; every label is below it. 0 when there are no labels.
   std::size_t n_classes = 0;
+  /// True when every sample's target is the sample itself (an autoencoder's data): losses
+  /// compare the network's output with x, so the images are not copied into `targets`,
+  /// which stays empty, as do `labels`. See inputs_as_targets.
+  bool targets_are_inputs = false;
 
   /// Number of samples (columns of x).
   std::size_t size() const noexcept { return x.n_cols; }
   /// True when the samples carry class labels.
   bool has_labels() const noexcept { return !labels.is_empty(); }
-  /// True when the samples carry regression or probability targets.
+  /// True when the samples carry regression or probability targets in `targets` (false
+  /// when targets_are_inputs).
   bool has_targets() const noexcept { return !targets.is_empty(); }
   /// The samples at `indices`, in that order (repeats allowed); shape and n_classes are
   /// kept. Throws DataError naming the first index that is not below size().
   Dataset subset(const arma::uvec& indices) const;
   /// Throws ShapeError when x's rows differ from shape.size(), and DataError when labels or
-  /// targets do not have one entry per sample, when both are present, or when a label is not
-  /// below n_classes (naming the sample index).
+  /// targets do not have one entry per sample, when both are present (or either together
+  /// with targets_are_inputs), or when a label is not below n_classes (naming the sample
+  /// index).
   void check() const;
 };
 
@@ -114,6 +120,33 @@ struct CsvOptions {
 /// `options.shape` does not match the number of feature columns.
 template <class T = float>
 Dataset<T> read_csv(const std::string& path, const CsvOptions& options = {});
+
+/// The samples of `data` as a data set whose target is its input, for an autoencoder
+/// trained with a reconstruction loss (MeanSquaredError): x and shape are kept, labels and
+/// targets left out, n_classes 0 and targets_are_inputs set. Copies no image: the result's
+/// x is a read-only view of data.x (like Targets, a view: `data` must outlive it and keep
+/// its x unchanged; copying the result copies the images). For a temporary data set, the
+/// overload below takes the images over instead.
+template <class T>
+Dataset<T> inputs_as_targets(const Dataset<T>& data) {
+  Dataset<T> out;
+  out.x = arma::Mat<T>(const_cast<T*>(data.x.memptr()), data.x.n_rows, data.x.n_cols,
+                       /*copy_aux_mem=*/false, /*strict=*/true);
+  out.shape = data.shape;
+  out.targets_are_inputs = true;
+  return out;
+}
+
+/// inputs_as_targets of a data set given up by the caller (`inputs_as_targets(std::move(d))`
+/// or a temporary): the result owns the images, moved over without a copy.
+template <class T>
+Dataset<T> inputs_as_targets(Dataset<T>&& data) {
+  Dataset<T> out;
+  out.x = std::move(data.x);
+  out.shape = data.shape;
+  out.targets_are_inputs = true;
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------
 // Shuffling and mini-batches. Every random draw comes from the caller's Rng.

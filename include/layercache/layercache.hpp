@@ -41,3 +41,4 @@
 #include "layercache/summary.hpp"
 #include "layercache/training.hpp"
 #include "layercache/tree.hpp"
+#include "layercache/tree_surgery.hpp"

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "layercache/optim/optimizer.hpp"
+#include "layercache/optim/partition.hpp"
 #include "layercache/optim/schedules.hpp"
 #include "layercache/optim/transforms.hpp"
 

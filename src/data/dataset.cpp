@@ -59,6 +59,7 @@ Dataset<T> Dataset<T>::subset(const arma::uvec& indices) const {
   Dataset out;
   out.shape = shape;
   out.n_classes = n_classes;
+  out.targets_are_inputs = targets_are_inputs;
   const std::size_t n = indices.n_elem;
   out.x.set_size(x.n_rows, n);
   copy_columns(x, indices.memptr(), 0, n, out.x);
@@ -82,6 +83,13 @@ void Dataset<T>::check() const {
                     std::to_string(labels.n_elem) + " labels and " +
                     std::to_string(targets.n_rows) + " × " + std::to_string(targets.n_cols) +
                     " targets");
+  }
+  if (targets_are_inputs && (has_labels() || has_targets())) {
+    throw DataError(std::string("a data set whose targets are its inputs holds no ") +
+                    (has_labels() ? "labels" : "targets") + " of its own; found " +
+                    (has_labels() ? std::to_string(labels.n_elem) + " labels"
+                                  : std::to_string(targets.n_rows) + " × " +
+                                        std::to_string(targets.n_cols) + " targets"));
   }
   for (arma::uword i = 0; i < labels.n_elem; ++i) {
     if (labels[i] >= n_classes) {

@@ -5,6 +5,7 @@
 // raw pointers: no temporaries, so a steady-state step allocates nothing.
 #include "layercache/optim/transforms.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -51,6 +52,18 @@ class Scale : public TransformImpl<Scale> {
 
  private:
   double factor_;
+};
+
+// u ← 0: the params stay as they are (a frozen parameter group).
+class SetToZero : public TransformImpl<SetToZero> {
+ public:
+  std::string kind() const override { return "set_to_zero"; }
+
+  int slice_entries() const noexcept override { return 0; }
+  template <class T>
+  void update_slice_t(const Slice<T>& s, std::int64_t) const {
+    std::fill_n(s.update, s.n, T(0));
+  }
 };
 
 // u ← sign · schedule(step) · u; sign −1 for scale_by_learning_rate, whose schedule is a
@@ -320,6 +333,8 @@ class AddDecayedWeights : public TransformImpl<AddDecayedWeights> {
 }  // namespace
 
 Optimizer scale(double factor) { return Optimizer(std::make_shared<const Scale>(factor)); }
+
+Optimizer set_to_zero() { return Optimizer(std::make_shared<const SetToZero>()); }
 
 Optimizer scale_by_schedule(Schedule schedule) {
   return Optimizer(

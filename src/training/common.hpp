@@ -44,6 +44,10 @@ void check_data(const Layer& network, const Dataset<T>& data, const Loss& loss, 
           throw DataError("sample " + std::to_string(i) + " has label " +
                           std::to_string(data.labels[i]) + ", out of range for the network's " +
                           std::to_string(classes) + " classes (0.." + std::to_string(classes - 1) + ")");
+    } else if (data.targets_are_inputs) {
+      if (out.size() != data.x.n_rows)
+        throw ShapeError("the data's targets are its inputs, " + data.shape.str() +
+                         ", but the network's output is " + out.str());
     } else if (data.targets.is_empty()) {
       throw ConfigError("the data has neither labels nor targets");
     }

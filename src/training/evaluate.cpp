@@ -62,7 +62,8 @@ Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& sta
         loss_sums[t] += loss.value(y, batch_labels) * double(end - begin);
         corrects[t] += correct_predictions(y, batch_labels);
       } else {
-        const arma::Mat<T> targets = columns_view(data.targets, begin, end);
+        const arma::Mat<T> targets =
+            columns_view(data.targets_are_inputs ? data.x : data.targets, begin, end);
         loss_sums[t] += loss.value(y, targets) * double(end - begin);
       }
     }

@@ -316,8 +316,9 @@ StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
   Batch<T>& batch = ws.batch;
   detail::prepare_batch(data, plan.order, range.begin, range.end, batch.x, batch.labels,
                         batch.targets);
-  const Targets<T> targets =
-      data.has_labels() ? Targets<T>(batch.labels) : Targets<T>(batch.targets);
+  const Targets<T> targets = data.has_labels()          ? Targets<T>(batch.labels)
+                             : data.targets_are_inputs ? Targets<T>(batch.x)
+                                                       : Targets<T>(batch.targets);
   return step_on(network, params, state, optimizer, opt_state, loss, batch.x, data.shape,
                  targets, BatchSource<T>{&data, &plan.order, range.begin}, needs, ctx, ws);
 }

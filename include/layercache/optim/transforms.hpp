@@ -67,6 +67,10 @@ struct PlateauOptions {
 
 /// u ← factor · u. Stateless.
 Optimizer scale(double factor);
+/// u ← 0: the params keep their values (p + 0; only a −0 turns into +0). The chain of a
+/// frozen parameter group: partition({{.name = "encoder", .paths = {"encoder"},
+/// .optimizer = set_to_zero()}, ...}). Stateless.
+Optimizer set_to_zero();
 /// u ← schedule(step) · u. Stateless (the step is the shared count).
 Optimizer scale_by_schedule(Schedule schedule);
 /// u ← −learning_rate(step) · u: the last transform of a descent chain. Stateless.
