@@ -22,6 +22,8 @@ LC_BUILD_PACKAGES=(
 # ONNX Runtime with npm itself), PyTorch (scripts/check_torch).
 LC_TEST_PACKAGES=(dataset-fashion-mnist doxygen hdf5-tools gnuplot-nox python3-h5py python3-onnx
   python3-torch)
+# What scripts/fuzz adds: clang (libFuzzer and the sanitizers), h5py for the seed corpus.
+LC_FUZZ_PACKAGES=(clang python3-h5py)
 # What the demo adds: the data set it trains on and gnuplot to draw its curves.
 LC_DEMO_PACKAGES=(dataset-fashion-mnist gnuplot-nox)
 

@@ -660,6 +660,35 @@ BOOST_AUTO_TEST_CASE(csv_label_not_below_n_classes_names_the_sample) {
   BOOST_TEST(contains(message, "line 3"), message);
 }
 
+// A label of 2^53 made n_classes 2^53 + 1, and one_hot threw std::bad_alloc.
+BOOST_AUTO_TEST_CASE(csv_label_not_below_max_classes_is_a_data_error_naming_the_place) {
+  TempDir dir;
+  write_plain(dir.file("huge.csv"), "1,0\n2,9007199254740992\n");
+  const auto message = message_of<DataError>(
+      [&] { read_csv(dir.file("huge.csv"), {.header = false, .label_column = 1}); });
+  BOOST_TEST(contains(message, "line 2, column 2"), message);
+  BOOST_TEST(contains(message, "9007199254740992"), message);
+  BOOST_TEST(contains(message, "max_classes = 16777216"), message);
+  write_plain(dir.file("edge.csv"), "1,0\n2,16777216\n");
+  BOOST_CHECK_THROW(read_csv(dir.file("edge.csv"), {.header = false, .label_column = 1}),
+                    DataError);
+  write_plain(dir.file("largest.csv"), "1,0\n2,16777215\n");
+  const auto data = read_csv(dir.file("largest.csv"), {.header = false, .label_column = 1});
+  BOOST_TEST(data.n_classes == max_classes);
+}
+
+BOOST_AUTO_TEST_CASE(an_n_classes_above_max_classes_is_a_config_error) {
+  TempDir dir;
+  write_plain(dir.file("d.csv"), "1,0\n");
+  BOOST_CHECK_THROW(read_csv(dir.file("d.csv"), {.header = false, .label_column = 1,
+                                                 .n_classes = max_classes + 1}),
+                    ConfigError);
+  write_plain(dir.file("images"), idx_images(1, 2, 2, {1, 2, 3, 4}));
+  write_plain(dir.file("labels"), idx_labels(1, {0}));
+  BOOST_CHECK_THROW(read_idx(dir.file("images"), dir.file("labels"), max_classes + 1),
+                    ConfigError);
+}
+
 BOOST_AUTO_TEST_CASE(csv_label_column_past_the_last_column_is_a_config_error) {
   TempDir dir;
   write_plain(dir.file("d.csv"), "1,2\n");

@@ -23,6 +23,12 @@
 
 namespace layercache {
 
+/// The most classes a data set read from a file may have (2^24, about 16.8 million): a label
+/// at or above it is a DataError, and an n_classes above it a ConfigError, when read_csv or
+/// read_idx reads a file. A larger label is a damaged file, or a column of values that are
+/// not class labels (one-hot targets for that many classes could not be allocated anyway).
+inline constexpr std::size_t max_classes = std::size_t(1) << 24;
+
 /// A set of n samples: features, per-sample shape, and either class labels or targets.
 template <class T = float>
 struct Dataset {
@@ -76,8 +82,8 @@ arma::uvec read_idx_labels(const std::string& path);
 
 /// An image data set from an IDX images file and an IDX labels file: shape (1, rows, cols).
 /// `n_classes` = 0 takes max label + 1 from the data; a positive value is checked
-/// (DataError naming the first sample whose label is not below it). Throws DataError when
-/// the two files hold different numbers of samples.
+/// (DataError naming the first sample whose label is not below it; ConfigError when it is
+/// above max_classes). Throws DataError when the two files hold different numbers of samples.
 template <class T = float>
 Dataset<T> read_idx(const std::string& images_path, const std::string& labels_path,
                     std::size_t n_classes = 0);
@@ -104,7 +110,7 @@ struct CsvOptions {
   std::vector<std::size_t> target_columns{};
   /// Field separator.
   char delimiter = ',';
-  /// Number of classes; 0 takes max label + 1 from the data.
+  /// Number of classes; 0 takes max label + 1 from the data. At most max_classes.
   std::size_t n_classes = 0;
   /// Per-sample shape of the feature columns; rank 0 means (number of feature columns).
   Shape shape{};
@@ -114,9 +120,11 @@ struct CsvOptions {
 /// lines and a trailing '\r' are ignored. Every column that is neither the label column nor
 /// a target column is a feature, in file order. Throws IoError when the file cannot be
 /// opened; DataError naming the file, line and column for a non-numeric, empty or
-/// non-finite field, a label that is not a non-negative integer (or not below n_classes),
+/// non-finite field, a label that is not a non-negative integer below n_classes (and below
+/// max_classes),
 /// a row with a different number of fields than the first data row, or a file without data
-/// rows; ConfigError when a label or target column does not exist; ShapeError when
+/// rows; ConfigError when a label or target column does not exist or n_classes is above
+/// max_classes; ShapeError when
 /// `options.shape` does not match the number of feature columns.
 template <class T = float>
 Dataset<T> read_csv(const std::string& path, const CsvOptions& options = {});

@@ -21,8 +21,12 @@ constexpr const char* format_name = "layercache-checkpoint";
 constexpr const char* layout_name = "row-major";
 // The attribute holding a CRC-32: of a dataset's bytes, or (on the root) of the structure.
 constexpr const char* checksum_name = "crc32";
-// A hard link may point back to an ancestor group; deeper nesting than this is a corrupt file.
+// Deeper nesting than this is refused on reading (a corrupt file) and so on saving too; a tree
+// directly below the root is at depth 1.
 constexpr int max_depth = 256;
+// The most a compressed dataset may expand: deflate's limit (1032:1). Reading, the datasets
+// together may claim at most the file's size in bytes, compressed ones counted at 1/1032.
+constexpr double max_compression = 1032;
 
 template <class T>
 struct Element;

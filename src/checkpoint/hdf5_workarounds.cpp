@@ -11,9 +11,10 @@
 //   its list of continuation chunks when one of those cannot be loaded. Nothing in HDF5's API
 //   frees either, and the memory left out on HDF5's free lists keeps it from shutting down: at
 //   exit it prints "HDF5: infinite loop closing library". So before HDF5 opens an object,
-//   layercache reads the object's header through HDF5's own file descriptor and checks it as
+//   layercache reads the object's header through a file descriptor of its own and checks it as
 //   HDF5 will (where it ends, its checksum, the same for each continuation chunk): HeaderCheck.
-//   A damaged header is refused here, and HDF5 never reads it.
+//   A damaged header is refused here, and HDF5 never reads it. The headers HDF5 reads while it
+//   opens the file (the root group's, the superblock extension's) are checked before H5Fopen.
 //
 // Both need HDF5's metadata checksum, Bob Jenkins' lookup3 hash.
 #include "hdf5_workarounds.hpp"
@@ -61,13 +62,6 @@ std::uint32_t lookup3(const unsigned char* k, std::size_t length) {
 
 constexpr std::uint64_t undefined_address = ~std::uint64_t(0);
 
-// An unsigned little-endian integer of n (1 to 8) bytes.
-std::uint64_t little_endian(const unsigned char* p, unsigned n) {
-  std::uint64_t value = 0;
-  for (unsigned i = 0; i < n; ++i) value |= std::uint64_t(p[i]) << (8 * i);
-  return value;
-}
-
 }  // namespace
 
 void fix_superblock_checksum(std::vector<char>& image) {
@@ -82,15 +76,14 @@ void fix_superblock_checksum(std::vector<char>& image) {
 }
 
 
-std::optional<HeaderCheck> HeaderCheck::of(hid_t h5, const std::string& file) {
-  void* handle = nullptr;
+std::optional<HeaderCheck> HeaderCheck::of(int fd, const std::string& file) {
   struct stat info {};
-  if (H5Fget_vfd_handle(h5, H5P_DEFAULT, &handle) < 0 || !handle) return std::nullopt;
   HeaderCheck check;
   check.file_ = file;
-  check.fd_ = *static_cast<int*>(handle);
+  check.fd_ = fd;
   if (::fstat(check.fd_, &info) != 0) return std::nullopt;
   const auto size = static_cast<std::uint64_t>(info.st_size);
+  check.size_ = size;
   // HDF5 looks for the superblock at 0, 512, 1024, 2048, ... (after a user block).
   std::vector<unsigned char> sb;
   for (std::uint64_t at = 0; at + 8 <= size; at = at == 0 ? 512 : 2 * at) {
@@ -104,6 +97,12 @@ std::optional<HeaderCheck> HeaderCheck::of(hid_t h5, const std::string& file) {
 
 void HeaderCheck::object_header(std::uint64_t address, const std::string& what) {
   if (address >= eoa_ || !checked_.insert(address).second) return;
+  walk_header(address, what, nullptr);
+}
+
+void HeaderCheck::walk_header(std::uint64_t address, const std::string& what,
+                              std::vector<MessageArea>* areas) const {
+  if (address >= eoa_) return;
   const auto damaged = [&](const std::string& how) {
     throw DataError("corrupt checkpoint: the object header of " + what + " " + how, file_);
   };
@@ -137,6 +136,8 @@ void HeaderCheck::object_header(std::uint64_t address, const std::string& what) 
     if (!checksum_matches(image)) damaged("does not match its checksum");
     continuations(image.data() + prefix, image.data() + total - 4, version, creation_order,
                   chunks);
+    if (areas)
+      areas->push_back({{image.begin() + prefix, image.end() - 4}, version, creation_order});
   } else {  // version 1, without a checksum: only its extent can be checked
     if (image.empty() || p[0] != 1) return;
     if (image.size() < 16) damaged("is cut off by the end of the file");
@@ -146,6 +147,7 @@ void HeaderCheck::object_header(std::uint64_t address, const std::string& what) 
     const auto total = static_cast<std::size_t>(16 + chunk0);
     read(address, total, image);
     continuations(image.data() + 16, image.data() + total, version, false, chunks);
+    if (areas) areas->push_back({{image.begin() + 16, image.end()}, version, false});
   }
   // Continuation chunks, which may hold further continuation messages.
   std::set<std::uint64_t> seen;
@@ -157,6 +159,7 @@ void HeaderCheck::object_header(std::uint64_t address, const std::string& what) 
     if (version == 1) {
       read(chunk.address, static_cast<std::size_t>(chunk.size), image);
       continuations(image.data(), image.data() + image.size(), version, false, chunks);
+      if (areas) areas->push_back({image, version, false});
       continue;
     }
     if (chunk.size < 8) damaged("has a continuation chunk too small to be one");
@@ -165,6 +168,7 @@ void HeaderCheck::object_header(std::uint64_t address, const std::string& what) 
       damaged("has a continuation chunk that does not match its checksum");
     continuations(image.data() + 4, image.data() + image.size() - 4, version, creation_order,
                   chunks);
+    if (areas) areas->push_back({{image.begin() + 4, image.end() - 4}, version, creation_order});
   }
 }
 
@@ -213,7 +217,8 @@ bool HeaderCheck::read_superblock() {
                : value;
   };
   const std::uint64_t base = address();
-  address();  // v0/1: the free-space info; v2/3: the superblock extension
+  const std::uint64_t extension = address();  // v0/1: the free-space info
+  if (version >= 2) extension_ = extension;
   const std::uint64_t eof = address();
   if (version <= 1) {
     address();           // the driver information block

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <set>
 
 #include "format.hpp"
 #include "hdf5_session.hpp"
@@ -28,15 +29,29 @@ using namespace detail;
   throw DataError("corrupt checkpoint: " + what + hdf5_reason(), file);
 }
 
-Handle open_for_reading(const std::string& file) {
-  struct stat info {};
-  if (::stat(file.c_str(), &info) != 0)
-    throw IoError("cannot open checkpoint: " + std::string(std::strerror(errno)), file);
-  if (S_ISDIR(info.st_mode)) throw IoError("cannot open checkpoint: it is a directory", file);
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError("cannot read checkpoint: " + std::string(std::strerror(errno)), file);
-  ::close(fd);
-  // The sec2 driver (HDF5's default) explicitly: HeaderCheck reads through its descriptor.
+// The file open for reading, as a descriptor of layercache's own: HeaderCheck reads object
+// headers through it, before HDF5 opens the file itself (open_hdf5).
+class Descriptor {
+ public:
+  explicit Descriptor(const std::string& file) {
+    struct stat info {};
+    if (::stat(file.c_str(), &info) != 0)
+      throw IoError("cannot open checkpoint: " + std::string(std::strerror(errno)), file);
+    if (S_ISDIR(info.st_mode)) throw IoError("cannot open checkpoint: it is a directory", file);
+    fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0)
+      throw IoError("cannot read checkpoint: " + std::string(std::strerror(errno)), file);
+  }
+  ~Descriptor() { ::close(fd_); }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  int get() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+Handle open_hdf5(const std::string& file) {
   Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (!access.valid() || H5Pset_fapl_sec2(access) < 0)
     throw DataError("cannot set up HDF5 property lists" + hdf5_reason(), file);
@@ -68,9 +83,13 @@ std::optional<Attribute> open_attribute(hid_t object, const char* name, H5T_clas
   return Attribute{std::move(attribute), std::move(type)};
 }
 
-// The attribute as text, or nothing when the object has no attribute of that name.
+// The attribute as text, or nothing when the object has no attribute of that name. A
+// variable-length string is read only after `headers` checked what HDF5 will read for it
+// (the object's header is at `address`): without the check it is refused.
 std::optional<std::string> read_string_attribute(hid_t object, const char* name,
-                                                 const std::string& file) {
+                                                 const std::string& file,
+                                                 const HeaderCheck* headers,
+                                                 std::uint64_t address) {
   std::optional<Attribute> found = open_attribute(object, name, H5T_STRING, "a single string", file);
   if (!found) return std::nullopt;
   const std::string what = std::string("attribute '") + name + "'";
@@ -83,6 +102,11 @@ std::optional<std::string> read_string_attribute(hid_t object, const char* name,
   if (variable < 0 || cset < 0 || !memory.valid() || H5Tset_cset(memory, cset) < 0)
     corrupt(file, what);
   if (variable) {
+    if (!headers)
+      throw DataError(what + " is a variable-length string in a file whose layout this library "
+                             "cannot check; layercache writes fixed-length strings",
+                      file);
+    headers->variable_string(address, name, what);
     char* text = nullptr;
     if (H5Tset_size(memory, H5T_VARIABLE) < 0 || H5Aread(attribute, memory, &text) < 0)
       corrupt(file, what);
@@ -113,8 +137,12 @@ std::optional<std::int64_t> read_int_attribute(hid_t object, const char* name,
 
 // Checks that the root says "layercache checkpoint, a version we read, of element type T".
 template <class T>
-CheckpointInfo read_root(hid_t h5, const std::string& file) {
-  const auto format = read_string_attribute(h5, "format", file);
+CheckpointInfo read_root(hid_t h5, const std::string& file, const HeaderCheck* headers) {
+  // The root's strings: its header is the one HeaderCheck found first.
+  const auto string = [&](const char* name) {
+    return read_string_attribute(h5, name, file, headers, headers ? headers->root() : 0);
+  };
+  const auto format = string("format");
   if (!format)
     throw DataError("not a layercache checkpoint: the root group has no 'format' attribute",
                     file);
@@ -129,11 +157,11 @@ CheckpointInfo read_root(hid_t h5, const std::string& file) {
                         " is not one this library reads (1 to " +
                         std::to_string(checkpoint_format_version) + ")",
                     file);
-  const auto layout = read_string_attribute(h5, "layout", file);
+  const auto layout = string("layout");
   if (layout != std::optional<std::string>(layout_name))
     throw DataError("layout is '" + layout.value_or("") + "', expected '" + layout_name + "'",
                     file);
-  const auto element = read_string_attribute(h5, "element_type", file);
+  const auto element = string("element_type");
   if (element != std::optional<std::string>("float32") &&
       element != std::optional<std::string>("float64"))
     throw DataError("element_type is '" + element.value_or("") +
@@ -147,12 +175,15 @@ CheckpointInfo read_root(hid_t h5, const std::string& file) {
   CheckpointInfo info;
   info.epoch = read_int_attribute(h5, "epoch", file).value_or(0);
   info.step = read_int_attribute(h5, "step", file).value_or(0);
-  info.metadata = read_string_attribute(h5, "metadata", file).value_or("");
+  info.metadata = string("metadata").value_or("");
   return info;
 }
 
 // Names of a group's links, in creation order when the group tracks it (ours always do),
-// by name otherwise (a file written by another tool).
+// by name otherwise (a file written by another tool). HDF5 is asked for its native order,
+// and the names are sorted here: for any other order libhdf5 1.10 first builds a table of the
+// links, and when a link in a group's dense storage (a fractal heap, for groups of more than
+// 8 links) cannot be read it frees the table's unfilled entries: garbage pointers, a crash.
 std::vector<std::string> link_names(hid_t group, const std::string& path, const std::string& file) {
   const std::string what = "group " + in_quotes(path.empty() ? "/" : path);
   H5G_info_t info;
@@ -161,19 +192,33 @@ std::vector<std::string> link_names(hid_t group, const std::string& path, const 
   if (H5Gget_info(group, &info) < 0 || !plist.valid() ||
       H5Pget_link_creation_order(plist, &order) < 0)
     corrupt(file, what);
-  const H5_index_t index = (order & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
-  std::vector<std::string> names;
-  // One pass over the links: without a creation-order index HDF5 sorts them once per call.
+  struct Link {
+    std::int64_t creation_order;  // -1 when HDF5 has none for it
+    std::string name;
+  };
+  std::vector<Link> links;
   hsize_t next = 0;
   if (H5Literate(
-          group, index, H5_ITER_INC, &next,
-          [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
-            static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+          group, H5_INDEX_NAME, H5_ITER_NATIVE, &next,
+          [](hid_t, const char* name, const H5L_info_t* link, void* out) -> herr_t {
+            static_cast<std::vector<Link>*>(out)->push_back(
+                {link->corder_valid ? link->corder : -1, name});
             return 0;
           },
-          &names) < 0 ||
-      names.size() != info.nlinks)
+          &links) < 0 ||
+      links.size() != info.nlinks)
     corrupt(file, what);
+  const bool tracked = (order & H5P_CRT_ORDER_TRACKED) != 0;
+  if (tracked && std::any_of(links.begin(), links.end(),
+                             [](const Link& link) { return link.creation_order < 0; }))
+    corrupt(file, what + ": a link without its creation order");
+  std::sort(links.begin(), links.end(), [&](const Link& a, const Link& b) {
+    return tracked && a.creation_order != b.creation_order ? a.creation_order < b.creation_order
+                                                          : a.name < b.name;
+  });
+  std::vector<std::string> names;
+  names.reserve(links.size());
+  for (Link& link : links) names.push_back(std::move(link.name));
   return names;
 }
 
@@ -188,11 +233,23 @@ void verify_values(hid_t set, const T* data, std::size_t n, const std::string& p
                     file);
 }
 
+// What one load carries through the file: the file's name and size, the structure checksum,
+// the object-header check, every object reached so far and the bytes the datasets claim.
+struct Walk {
+  explicit Walk(const std::string& file_name) : file(file_name) {}
+  const std::string& file;
+  hsize_t file_size = 0;
+  HeaderCheck* headers = nullptr;
+  StructureChecksum structure;
+  std::set<haddr_t> reached;   // object header addresses
+  long double claimed = 0;     // bytes, filtered datasets counted at 1/max_compression
+};
+
 // The dataset's values; with `values` false only its shape (an empty matrix of that shape
 // is not allocated: the result is then (0 × 0)), for the structure checksum.
 template <class T>
-arma::Mat<T> read_dataset(hid_t set, const std::string& path, const std::string& file,
-                          hsize_t file_size, StructureChecksum& structure, bool values) {
+arma::Mat<T> read_dataset(hid_t set, const std::string& path, Walk& walk, bool values) {
+  const std::string& file = walk.file;
   const std::string what = "dataset " + in_quotes(path);
   Handle type(H5Dget_type(set), H5Tclose);
   Handle space(H5Dget_space(set), H5Sclose);
@@ -212,14 +269,19 @@ arma::Mat<T> read_dataset(hid_t set, const std::string& path, const std::string&
   if (H5Sget_simple_extent_dims(space, dims, nullptr) < 0) corrupt(file, what);
   const hsize_t rows = dims[0], cols = dims[1];
   const hsize_t limit = std::numeric_limits<arma::uword>::max() / sizeof(T);
-  // An unfiltered dataset cannot hold more bytes than the file: bigger dims are corruption
-  // (and must not turn into a huge allocation).
-  if ((cols != 0 && rows > limit / cols) ||
-      (H5Pget_nfilters(plist) == 0 && rows * cols * sizeof(T) > file_size))
+  // The datasets together cannot hold more bytes than the file (compressed ones at most
+  // max_compression times more): bigger dims are corruption and must not turn into huge
+  // allocations, however many datasets claim them.
+  const int filters = H5Pget_nfilters(plist);
+  if (filters < 0) corrupt(file, what);
+  if (cols != 0 && rows > limit / cols) walk.claimed = std::numeric_limits<long double>::max();
+  else walk.claimed += static_cast<long double>(rows * cols * sizeof(T)) /
+                       (filters == 0 ? 1 : max_compression);
+  if (walk.claimed > static_cast<long double>(walk.file_size))
     throw DataError(what + " claims " + std::to_string(rows) + " × " + std::to_string(cols) +
                         " values, more than the file holds",
                     file);
-  structure.dataset(path, rows, cols);
+  walk.structure.dataset(path, rows, cols);
   if (!values) return arma::Mat<T>();
   // An empty tensor (a frozen leaf's grads, say) reads nothing; Armadillo's transpose of a
   // (k × 0) matrix would also form a reference to its null memory.
@@ -236,11 +298,13 @@ arma::Mat<T> read_dataset(hid_t set, const std::string& path, const std::string&
   return vector ? row_major : arma::Mat<T>(row_major.t());
 }
 
-// The tree at `path`; with `values` false, its structure only (see read_dataset).
+// The tree at `path`; with `values` false, its structure only (see read_dataset). An object
+// reached a second time (a hard link to a group or dataset already read: a cycle, or a
+// shared object that would be read once per path to it) is refused: a checkpoint is a tree.
 template <class T>
-Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path,
-                  const std::string& file, hsize_t file_size, int depth,
-                  StructureChecksum& structure, bool values, HeaderCheck* headers) {
+Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path, int depth,
+                  Walk& walk, bool values) {
+  const std::string& file = walk.file;
   const std::string what = in_quotes(path);
   if (depth > max_depth) throw DataError("entries nested deeper than 256 levels at " + what, file);
   H5L_info_t link;
@@ -249,19 +313,21 @@ Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path
     throw DataError(what + " is a soft or external link; a checkpoint holds only groups and "
                            "datasets",
                     file);
-  if (headers) headers->object_header(link.u.address, what);
+  if (!walk.reached.insert(link.u.address).second)
+    throw DataError(what + " is a hard link to an object reached before (by another path); "
+                           "a checkpoint holds each group and dataset once",
+                    file);
+  if (walk.headers) walk.headers->object_header(link.u.address, what);
   Handle object(H5Oopen(parent, name.c_str(), H5P_DEFAULT), H5Oclose);
   if (!object.valid()) corrupt(file, what);
   const H5I_type_t kind = H5Iget_type(object);
-  if (kind == H5I_DATASET)
-    return Tree<T>(read_dataset<T>(object, path, file, file_size, structure, values));
+  if (kind == H5I_DATASET) return Tree<T>(read_dataset<T>(object, path, walk, values));
   if (kind != H5I_GROUP)
     throw DataError(what + " is neither a group nor a dataset", file);
-  structure.group(path);
+  walk.structure.group(path);
   Tree<T> tree;
   for (const std::string& child : link_names(object, path, file))
-    tree.add(child, read_node<T>(object, child, join_path(path, child), file, file_size,
-                                 depth + 1, structure, values, headers));
+    tree.add(child, read_node<T>(object, child, join_path(path, child), depth + 1, walk, values));
   return tree;
 }
 
@@ -270,26 +336,29 @@ Tree<T> read_node(hid_t parent, const std::string& name, const std::string& path
 template <class T>
 Checkpoint<T> load_impl(const std::string& file, const std::string* only) {
   Hdf5Session session;
-  Handle h5 = open_for_reading(file);
-  std::optional<HeaderCheck> headers = HeaderCheck::of(h5, file);
-  if (headers) headers->object_header(headers->root(), "the root group");
+  const Descriptor fd(file);
+  std::optional<HeaderCheck> headers = HeaderCheck::of(fd.get(), file);
+  if (headers) headers->opening_headers();
+  Handle h5 = open_hdf5(file);
   Checkpoint<T> checkpoint;
-  checkpoint.info = read_root<T>(h5, file);
+  checkpoint.info = read_root<T>(h5, file, headers ? &*headers : nullptr);
   const auto stored_structure = read_int_attribute(h5, checksum_name, file);
-  StructureChecksum structure;
-  structure.info(checkpoint.info, Element<T>::name);
-  hsize_t file_size = 0;
-  if (H5Fget_filesize(h5, &file_size) < 0) corrupt(file, "file size");
+  Walk walk(file);
+  walk.headers = headers ? &*headers : nullptr;
+  walk.structure.info(checkpoint.info, Element<T>::name);
+  if (H5Fget_filesize(h5, &walk.file_size) < 0) corrupt(file, "file size");
   Handle root(H5Gopen2(h5, "/", H5P_DEFAULT), H5Gclose);
-  if (!root.valid()) corrupt(file, "root group");
+  H5O_info_t root_info;
+  if (!root.valid() || H5Oget_info2(root, &root_info, H5O_INFO_BASIC) < 0)
+    corrupt(file, "root group");
+  walk.reached.insert(root_info.addr);
   const std::vector<std::string> names = link_names(root, "", file);
   for (const std::string& name : names) {
     const bool wanted = !only || name == *only;
-    Tree<T> tree = read_node<T>(root, name, name, file, file_size, 1, structure, wanted,
-                                headers ? &*headers : nullptr);
+    Tree<T> tree = read_node<T>(root, name, name, 1, walk, wanted);
     if (wanted) checkpoint.trees.add(name, std::move(tree));
   }
-  if (stored_structure && *stored_structure != structure.value())
+  if (stored_structure && *stored_structure != walk.structure.value())
     throw DataError("corrupt checkpoint: the names, shapes, epoch, step or metadata do not "
                     "match the checksum stored with them",
                     file);

@@ -112,14 +112,22 @@ void write_node(hid_t parent, const std::string& name, const Tree<T>& tree,
                structure);
 }
 
-// Names HDF5 cannot store ("." means the group itself) are rejected before the disk is touched.
+// What the load would refuse is refused before the disk is touched: names HDF5 cannot store
+// ("." means the group itself, a NUL ends the name early) and nesting deeper than the reader
+// accepts (max_depth; the tree itself is at depth `depth`).
 template <class T>
-void check_names(const Tree<T>& tree, const std::string& path) {
+void check_names(const Tree<T>& tree, const std::string& path, int depth) {
+  if (depth > max_depth)
+    throw ConfigError("cannot save entries nested deeper than " + std::to_string(max_depth) +
+                          " levels (a checkpoint reader refuses them)",
+                      path);
   for (std::size_t i = 0; i < tree.size(); ++i) {
     const std::string child = join_path(path, tree.name(i));
     if (tree.name(i) == ".")
       throw ConfigError("a checkpoint cannot store an entry named '.'", child);
-    check_names(tree.child(i), child);
+    if (tree.name(i).find('\0') != std::string::npos)
+      throw ConfigError("a checkpoint cannot store an entry name with a NUL character", child);
+    check_names(tree.child(i), child, depth + 1);
   }
 }
 
@@ -127,14 +135,15 @@ template <class T>
 void check_trees(const NamedTrees<T>& trees, const CheckpointInfo& info, const std::string& file) {
   std::set<std::string> seen;
   for (const auto& [name, tree] : trees) {
-    if (name.empty() || name == "." || name.find('/') != std::string::npos)
+    if (name.empty() || name == "." || name.find('/') != std::string::npos ||
+        name.find('\0') != std::string::npos)
       throw ConfigError("cannot save a tree named " + in_quotes(name) +
-                            ": names must be non-empty, contain no '/' and not be '.'",
+                            ": names must be non-empty, contain no '/' or NUL and not be '.'",
                         file);
     if (!seen.insert(name).second)
       throw ConfigError("cannot save two trees named " + in_quotes(name), file);
     if (!tree) throw ConfigError("cannot save tree " + in_quotes(name) + ": null pointer", file);
-    check_names(*tree, name);
+    check_names(*tree, name, 1);
   }
   if (info.metadata.find('\0') != std::string::npos)
     throw ConfigError("checkpoint metadata must be text without NUL characters", file);

@@ -82,10 +82,16 @@ arma::uword parse_label(std::string_view field, const std::string& path, std::si
   } catch (const DataError&) {
     value = -1;  // reported below with the label wording
   }
-  if (value < 0 || value != std::floor(value) || value > 9007199254740992.0) {
+  if (value < 0 || value != std::floor(value)) {
     throw DataError(csv_place(line, column) +
                         ": expected a label (a non-negative integer), found \"" +
                         std::string(trim(field)) + "\"",
+                    path);
+  }
+  if (value >= static_cast<double>(max_classes)) {
+    throw DataError(csv_place(line, column) + ": label \"" + std::string(trim(field)) +
+                        "\" is not below max_classes = " + std::to_string(max_classes) +
+                        " (a damaged file, or a column that does not hold class labels?)",
                     path);
   }
   return static_cast<arma::uword>(value);
@@ -103,6 +109,11 @@ void split_fields(std::string_view line, char delimiter, std::vector<std::string
 }
 
 void check_csv_options(const CsvOptions& options, const std::string& path) {
+  if (options.n_classes > max_classes) {
+    throw ConfigError("CsvOptions::n_classes is " + std::to_string(options.n_classes) +
+                          ", more than max_classes = " + std::to_string(max_classes),
+                      path);
+  }
   if (options.label_column < -1) {
     throw ConfigError("CsvOptions::label_column must be -1 (no labels) or a 0-based column "
                       "index, found " + std::to_string(options.label_column),

@@ -127,6 +127,10 @@ std::vector<std::uint64_t> read_idx_header(GzReader& in, const std::string& path
 /// The number of classes: `requested`, or max label + 1 when it is 0; checks every label.
 std::size_t checked_n_classes(const arma::uvec& labels, std::size_t requested,
                               const std::string& path) {
+  if (requested > max_classes)
+    throw ConfigError("n_classes is " + std::to_string(requested) + ", more than max_classes = " +
+                          std::to_string(max_classes),
+                      path);
   if (requested == 0) return labels.is_empty() ? 0 : static_cast<std::size_t>(labels.max()) + 1;
   for (arma::uword i = 0; i < labels.n_elem; ++i) {
     if (labels[i] >= requested) {
