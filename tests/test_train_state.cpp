@@ -141,6 +141,10 @@ BOOST_AUTO_TEST_CASE(fit_continues_a_run_up_to_options_epochs_and_keeps_its_hist
   const TreeF before = run.params;
   fit(net, run, adam({}), SoftmaxCrossEntropy(), data, quiet(5, 1));  // there already
   BOOST_TEST(run.params.identical(before));
+  run.epoch = -1;
+  BOOST_CHECK_THROW(fit(net, run, adam({}), SoftmaxCrossEntropy(), data, quiet(5, 1)),
+                    ConfigError);
+  BOOST_TEST(run.params.identical(before));
 }
 
 // The heart of it: train 6 epochs in one go, or 3, save, load in a fresh run object, and 3

@@ -134,6 +134,9 @@ History fit(const Layer& network, TrainState<T>& run, const Optimizer& optimizer
   if (options.threads == 0) throw ConfigError("fit needs threads >= 1 (1 runs each step on the calling thread)");
   if (options.eval_batch_size == 0) throw ConfigError("fit needs a positive eval_batch_size");
   if (train.size() == 0) throw DataError("the training data is empty");
+  if (run.epoch < 0 || run.step < 0)
+    throw ConfigError("the run's counters are negative: epoch " + std::to_string(run.epoch) +
+                      ", step " + std::to_string(run.step));
   {
     // The params must be what the network's init makes, names and shapes: an extra entry
     // inside a layer would otherwise be passed over by forward and moved by the optimizer.
