@@ -1,8 +1,12 @@
-// xoshiro256** with splitmix64 seeding, and platform-independent distributions.
+// xoshiro256** with splitmix64 seeding, platform-independent distributions, and the state
+// as a tree leaf for checkpoints.
 #include "layercache/rng.hpp"
 
 #include <cmath>
 #include <numbers>
+
+#include "layercache/tree.hpp"
+#include "word_pieces.hpp"
 
 namespace layercache {
 namespace {
@@ -20,6 +24,14 @@ std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (6
 
 Rng::Rng(std::uint64_t seed) noexcept {
   for (auto& word : s_) word = splitmix64(seed);
+}
+
+Rng Rng::from_state(const State& state) {
+  if (state == State{})
+    throw ConfigError("the all-zero rng state is not a state of any stream");
+  Rng rng;
+  rng.s_ = state;
+  return rng;
 }
 
 std::uint64_t Rng::next() noexcept {
@@ -59,5 +71,27 @@ std::uint64_t Rng::below(std::uint64_t n) noexcept {
 }
 
 Rng Rng::split() noexcept { return Rng(next()); }
+
+template <class T>
+Tree<T> rng_to_tree(const Rng& rng) {
+  const Rng::State state = rng.state();
+  return Tree<T>(detail::words_to_pieces<T>(state.data(), state.size()));
+}
+
+template <class T>
+Rng rng_from_tree(const Tree<T>& tree) {
+  const std::string what = "an rng state";
+  if (!tree.is_leaf())
+    throw DataError("expected " + what + ": a (16 × 1) leaf, found a branch");
+  Rng::State state;
+  detail::pieces_to_words(tree.value(), state.data(), state.size(), what);
+  if (state == Rng::State{}) throw DataError("the all-zero rng state is not a state of any stream");
+  return Rng::from_state(state);
+}
+
+template Tree<float> rng_to_tree<float>(const Rng&);
+template Tree<double> rng_to_tree<double>(const Rng&);
+template Rng rng_from_tree<float>(const Tree<float>&);
+template Rng rng_from_tree<double>(const Tree<double>&);
 
 }  // namespace layercache

@@ -7,10 +7,12 @@
 #include <limits>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "alloc_counter.hpp"
 #include "counting_executor.hpp"
 #include "layercache/layercache.hpp"
+#include "support/labelled_points.hpp"
 
 using namespace layercache;
 
@@ -18,19 +20,12 @@ namespace {
 
 // Two Gaussian blobs in 2-D, labels 0 and 1: linearly separable, so training converges fast.
 Dataset<float> blobs(std::size_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  Dataset<float> data;
-  data.shape = Shape{2};
-  data.x.set_size(2, n);
-  data.labels.set_size(n);
-  data.n_classes = 2;
-  for (std::size_t i = 0; i < n; ++i) {
+  return testing_data::labelled_points(n, 2, seed, [](std::size_t i, Rng& rng) {
     const unsigned label = i % 2;
-    data.labels[i] = label;
-    data.x(0, i) = float(rng.normal(label ? 1.5 : -1.5, 0.7));
-    data.x(1, i) = float(rng.normal(label ? 1.0 : -1.0, 0.7));
-  }
-  return data;
+    // Braces: the two draws are made in this order.
+    return std::tuple{rng.normal(label ? 1.5 : -1.5, 0.7), rng.normal(label ? 1.0 : -1.0, 0.7),
+                      label};
+  });
 }
 
 Network small_net() { return Network{Dense(2, 8), ReLU(), Dense(8, 2)}; }

@@ -39,6 +39,7 @@
 #include "layercache/rng.hpp"
 #include "layercache/shape.hpp"
 #include "layercache/summary.hpp"
+#include "layercache/train_state.hpp"
 #include "layercache/training.hpp"
 #include "layercache/tree.hpp"
 #include "layercache/tree_surgery.hpp"

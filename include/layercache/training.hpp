@@ -181,6 +181,9 @@ struct History {
   void write_csv(const std::string& path) const;
 };
 
+template <class T>
+struct TrainState;  // layercache/train_state.hpp
+
 /// What a callback sees after each epoch and may act on.
 template <class T>
 struct FitContext {
@@ -198,6 +201,9 @@ struct FitContext {
   bool stop = false;
   /// Why (shown in the progress output and the history).
   std::string stop_reason;
+  /// The whole run, its epoch counter and history including this epoch (what
+  /// save_checkpoints saves); params, state and opt_state above are its members.
+  const TrainState<T>* run = nullptr;
 };
 
 template <class T>
@@ -319,8 +325,10 @@ struct FitOptions {
 /// Trains `network` on `train`: epochs of shuffled mini-batches, each a train_step, with
 /// progress, validation, the optimizer's report and the callbacks after every epoch; returns
 /// the history. The params, the data and every callback's check are checked before anything
-/// runs. opt_state is updated in place, so training can resume where it stopped. What fit
-/// does, step by step: docs/training.md, "fit".
+/// runs. opt_state is updated in place, so training can resume where it stopped. This is
+/// fit on a TrainState (layercache/train_state.hpp) made of params, state, opt_state and
+/// Rng(options.seed), run for options.epochs epochs. What fit does, step by step:
+/// docs/training.md, "fit".
 template <class T>
 History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
             OptState<T>& opt_state, const Loss& loss, const Dataset<T>& train,

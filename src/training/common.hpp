@@ -69,6 +69,16 @@ inline const arma::uvec labels_view(const arma::uvec& labels, std::size_t begin,
   return arma::uvec(const_cast<arma::uword*>(labels.memptr()) + begin, end - begin, false, true);
 }
 
+// Whether the metric `monitor` improves by rising (the accuracies) rather than falling (the
+// losses); throws ConfigError, naming `who` ("early stopping"), for another name.
+bool monitor_maximizes(const std::string& monitor, const std::string& who);
+
+// Throws ConfigError, naming `who`, when the run `start` describes does not measure
+// `monitor`: validation data for val_*, labels for the accuracies (defined in history.cpp).
+template <class T>
+void check_monitor_measured(const std::string& monitor, const FitStart<T>& start,
+                            const std::string& who);
+
 // Sets the BLAS to one thread for the lifetime of the guard.
 class SingleThreadedBlas {
  public:

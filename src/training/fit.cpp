@@ -1,6 +1,6 @@
 // fit: epochs of shuffled mini-batches, each a train_step, with progress output (a redrawn
 // bar on a terminal, plain lines otherwise), validation, the optimizer's report and callbacks.
-#include "layercache/training.hpp"
+#include "layercache/train_state.hpp"
 
 #include <unistd.h>
 
@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <numeric>
 #include <sstream>
 
 #include "layercache/initializers.hpp"
@@ -97,65 +98,100 @@ class Reporter {
   Clock::time_point last_draw_{};
 };
 
+// Moves params, state and optimizer state into a run for the time of a fit call, and back.
+template <class T>
+class BorrowedRun {
+ public:
+  BorrowedRun(Tree<T>& params, Tree<T>& state, OptState<T>& opt_state, std::uint64_t seed)
+      : params_(params), state_(state), opt_state_(opt_state) {
+    run.params = std::move(params);
+    run.state = std::move(state);
+    run.opt = std::move(opt_state);
+    run.rng = Rng(seed);
+  }
+  ~BorrowedRun() {
+    params_ = std::move(run.params);
+    state_ = std::move(run.state);
+    opt_state_ = std::move(run.opt);
+  }
+  BorrowedRun(const BorrowedRun&) = delete;
+  BorrowedRun& operator=(const BorrowedRun&) = delete;
+
+  TrainState<T> run;
+
+ private:
+  Tree<T>& params_;
+  Tree<T>& state_;
+  OptState<T>& opt_state_;
+};
+
 }  // namespace
 
 template <class T>
-History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
-            OptState<T>& opt_state, const Loss& loss, const Dataset<T>& train,
-            const FitOptions<T>& options) {
+History fit(const Layer& network, TrainState<T>& run, const Optimizer& optimizer,
+            const Loss& loss, const Dataset<T>& train, const FitOptions<T>& options) {
   if (options.batch_size == 0) throw ConfigError("fit needs a positive batch_size");
   if (options.threads == 0) throw ConfigError("fit needs threads >= 1 (1 runs each step on the calling thread)");
   if (options.eval_batch_size == 0) throw ConfigError("fit needs a positive eval_batch_size");
   if (train.size() == 0) throw DataError("the training data is empty");
+  if (run.epoch < 0 || run.step < 0)
+    throw ConfigError("the run's counters are negative: epoch " + std::to_string(run.epoch) +
+                      ", step " + std::to_string(run.step));
   {
     // The params must be what the network's init makes, names and shapes: an extra entry
     // inside a layer would otherwise be passed over by forward and moved by the optimizer.
     Rng unused(0);
     network.template init<T>(train.shape, zeros(), unused)
-        .check_same_structure(params, "params given to fit");
+        .check_same_structure(run.params, "params given to fit");
   }
   check_data(network, train, loss, "training data");
   if (options.validation) check_data(network, *options.validation, loss, "validation data");
 
-  Rng shuffle_rng(options.seed);
-  Rng draw_rng = shuffle_rng.split();
-  BatchPlan plan = batches(train.size(), options.batch_size, options.drop_last,
-                           options.shuffle ? &shuffle_rng : nullptr);
+  // Each epoch's order is drawn afresh from the run's stream, so the stream alone (saved
+  // with the run) decides every later epoch.
+  BatchPlan plan = batches(train.size(), options.batch_size, options.drop_last);
   if (plan.size() == 0)
     throw ConfigError("no batch to train on: " + std::to_string(train.size()) +
                       " samples with batch_size " + std::to_string(options.batch_size) +
                       " and drop_last");
   FrozenSet frozen;
-  if (!options.freeze.empty()) frozen = freeze(params, options.freeze);
+  if (!options.freeze.empty()) frozen = freeze(run.params, options.freeze);
   Needs needs;
   needs.input = false;
   needs.frozen = options.freeze.empty() ? nullptr : &frozen;
-  const FitStart<T> start{network, params, state, train, options, plan.size()};
+  const FitStart<T> start{network, run.params, run.state, train, options, plan.size()};
   for (const auto& callback : options.callbacks) callback.before_training(start);
   Context ctx;
   ctx.mode = Mode::train;
-  ctx.rng = &draw_rng;
+  ctx.rng = &run.rng;
   ctx.check_finite = options.check_finite;
 
-  History history;
+  History& history = run.history;
+  history.stopped_early = false;
+  history.stop_reason.clear();
   Reporter reporter(options.progress, options.log, options.epochs, plan.size());
+  history.warnings.clear();
   auto warn = [&](const std::string& message) {
     history.warnings.push_back(message);
     reporter.warn(message);
   };
   if (auto w = detail::activation_applied_twice(network, train.shape, loss)) warn(*w);
   detail::LossExplosionWatch explosion;
-  StepWorkspace<T> workspace;
+  StepWorkspace<T>& workspace = run.workspace;
   workspace.threads = options.threads;
   workspace.split = options.split;
-  for (std::size_t epoch = 1; epoch <= options.epochs; ++epoch) {
+  for (std::size_t epoch = std::size_t(run.epoch) + 1; epoch <= options.epochs; ++epoch) {
     const auto start = Clock::now();
-    if (options.shuffle && epoch > 1) plan.reshuffle(shuffle_rng);
+    if (options.shuffle) {
+      std::iota(plan.order.begin(), plan.order.end(), arma::uword(0));
+      shuffle(plan.order, run.rng);
+    }
     double loss_sum = 0;
     std::size_t correct = 0, seen = 0;
     for (std::size_t b = 0; b < plan.size(); ++b) {
-      const StepResult step = train_step(network, params, state, optimizer, opt_state, loss,
-                                         train, plan, plan[b], needs, ctx, workspace);
+      const StepResult step = train_step(network, run.params, run.state, optimizer, run.opt,
+                                         loss, train, plan, plan[b], needs, ctx, workspace);
+      ++run.step;
       if (auto w = explosion.step(step.loss)) warn(*w);
       const std::size_t count = plan[b].size();
       loss_sum += step.loss * double(count);
@@ -169,17 +205,18 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
     log.loss = loss_sum / double(seen);
     if (!train.labels.is_empty()) log.accuracy = double(correct) / double(seen);
     if (options.validation) {
-      const Metrics m = evaluate(network, params, state, loss, *options.validation,
+      const Metrics m = evaluate(network, run.params, run.state, loss, *options.validation,
                                  options.eval_batch_size, options.threads);
       log.val_loss = m.loss;
       log.val_accuracy = m.accuracy;
     }
     log.seconds = seconds_since(start);
     history.epochs.push_back(log);
+    run.epoch = std::int64_t(epoch);
     reporter.epoch_done(log);
-    optimizer.report(opt_state, options.validation ? log.val_loss : log.loss);
+    optimizer.report(run.opt, options.validation ? log.val_loss : log.loss);
 
-    FitContext<T> fit_context{network, params, state, opt_state, history, false, {}};
+    FitContext<T> fit_context{network, run.params, run.state, run.opt, history, false, {}, &run};
     for (const auto& callback : options.callbacks) callback(log, fit_context);
     if (fit_context.stop) {
       history.stopped_early = epoch < options.epochs;
@@ -193,6 +230,14 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
 
 template <class T>
 History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
+            OptState<T>& opt_state, const Loss& loss, const Dataset<T>& train,
+            const FitOptions<T>& options) {
+  BorrowedRun<T> borrowed(params, state, opt_state, options.seed);
+  return fit(network, borrowed.run, optimizer, loss, train, options);
+}
+
+template <class T>
+History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimizer& optimizer,
             const Loss& loss, const Dataset<T>& train, const FitOptions<T>& options) {
   OptState<T> opt_state = optimizer.init(params);
   return fit(network, params, state, optimizer, opt_state, loss, train, options);
@@ -202,6 +247,8 @@ History fit(const Layer& network, Tree<T>& params, Tree<T>& state, const Optimiz
   template History fit(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&, OptState<T>&,       \
                        const Loss&, const Dataset<T>&, const FitOptions<T>&);                  \
   template History fit(const Layer&, Tree<T>&, Tree<T>&, const Optimizer&, const Loss&,        \
+                       const Dataset<T>&, const FitOptions<T>&);                               \
+  template History fit(const Layer&, TrainState<T>&, const Optimizer&, const Loss&,            \
                        const Dataset<T>&, const FitOptions<T>&);
 
 LAYERCACHE_INSTANTIATE_FIT(float)

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "layercache/training.hpp"
+#include "common.hpp"
 
 namespace layercache {
 
@@ -62,15 +63,38 @@ void History::write_csv(const std::string& path) const {
   }
 }
 
+bool detail::monitor_maximizes(const std::string& monitor, const std::string& who) {
+  if (monitor != "loss" && monitor != "accuracy" && monitor != "val_loss" &&
+      monitor != "val_accuracy")
+    throw ConfigError(who + " cannot monitor '" + monitor +
+                      "': it monitors loss, accuracy, val_loss or val_accuracy");
+  return monitor.find("accuracy") != std::string::npos;
+}
+
+template <class T>
+void detail::check_monitor_measured(const std::string& monitor, const FitStart<T>& start,
+                                    const std::string& who) {
+  // The run must measure the metric: validation data for val_*, labels for the accuracies.
+  const bool validation = monitor.rfind("val_", 0) == 0;
+  const char* which = validation ? "validation" : "training";
+  if (validation && !start.options.validation)
+    throw ConfigError(who + " monitors '" + monitor +
+                      "', which needs validation data: FitOptions::validation is null");
+  const Dataset<T>& data = validation ? *start.options.validation : start.train;
+  if (monitor.find("accuracy") != std::string::npos && !data.has_labels())
+    throw ConfigError(who + " monitors '" + monitor + "', which needs labels: the " + which +
+                      " data has targets");
+}
+
+template void detail::check_monitor_measured(const std::string&, const FitStart<float>&,
+                                             const std::string&);
+template void detail::check_monitor_measured(const std::string&, const FitStart<double>&,
+                                             const std::string&);
+
 template <class T>
 Callback<T> early_stopping(const EarlyStoppingOptions& options) {
   // Unknown names fail now, not after the first epoch.
-  const std::string& monitor = options.monitor;
-  if (monitor != "loss" && monitor != "accuracy" && monitor != "val_loss" &&
-      monitor != "val_accuracy")
-    throw ConfigError("early stopping cannot monitor '" + monitor +
-                      "': it monitors loss, accuracy, val_loss or val_accuracy");
-  const bool maximize = monitor.find("accuracy") != std::string::npos;
+  const bool maximize = detail::monitor_maximizes(options.monitor, "early stopping");
   struct Memory {
     double best = std::numeric_limits<double>::quiet_NaN();
     std::size_t best_epoch = 0;
@@ -78,17 +102,8 @@ Callback<T> early_stopping(const EarlyStoppingOptions& options) {
     Tree<T> best_params, best_state;
   };
   auto memory = std::make_shared<Memory>();
-  // The run must measure the metric: validation data for val_*, labels for the accuracies.
-  auto check = [monitor, maximize](const FitStart<T>& start) {
-    const bool validation = monitor.rfind("val_", 0) == 0;
-    const char* which = validation ? "validation" : "training";
-    if (validation && !start.options.validation)
-      throw ConfigError("early stopping monitors '" + monitor +
-                        "', which needs validation data: FitOptions::validation is null");
-    const Dataset<T>& data = validation ? *start.options.validation : start.train;
-    if (maximize && !data.has_labels())
-      throw ConfigError("early stopping monitors '" + monitor + "', which needs labels: the " +
-                        which + " data has targets");
+  auto check = [monitor = options.monitor](const FitStart<T>& start) {
+    detail::check_monitor_measured(monitor, start, "early stopping");
   };
   auto after_epoch = [options, maximize, memory](const EpochLog& log, FitContext<T>& fit) {
     const double value = log.get(options.monitor);
