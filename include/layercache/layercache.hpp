@@ -38,6 +38,7 @@
 #include "layercache/optimizers.hpp"
 #include "layercache/rng.hpp"
 #include "layercache/shape.hpp"
+#include "layercache/sizes.hpp"
 #include "layercache/summary.hpp"
 #include "layercache/training.hpp"
 #include "layercache/tree.hpp"

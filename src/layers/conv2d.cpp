@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "layercache/sizes.hpp"
 
 namespace layercache {
 namespace {
@@ -233,6 +234,12 @@ Conv2D::Conv2D(Conv2DOptions options) : options_(options) {
                       std::to_string(options.in_channels) + ", " +
                       std::to_string(options.out_channels) + ", " + std::to_string(options.kernel) +
                       ", " + std::to_string(options.stride));
+  // Every size the layer derives from its options is checked once here (include/layercache/
+  // sizes.hpp); the geometry's products from the input shape are checked in output_shape.
+  const std::size_t patch = checked_product({options.in_channels, options.kernel, options.kernel},
+                                            "in_channels × kernel × kernel");
+  checked_mul(options.out_channels, patch, "weight values out_channels × in_channels × kernel²");
+  checked_mul(2, options.padding, "2 × padding");
 }
 
 Shape Conv2D::output_shape(const Shape& input) const {
@@ -252,11 +259,17 @@ Shape Conv2D::output_shape(const Shape& input) const {
     throw ShapeError("expected input " + expected() + " with " + std::to_string(c) +
                      " channels, got " + input.str());
   const std::size_t k = options_.kernel, p = options_.padding;
-  if (input[1] + 2 * p < k || input[2] + 2 * p < k)
+  const std::size_t padded_height = checked_add<ShapeError>(input[1], 2 * p, "height + 2 × padding");
+  const std::size_t padded_width = checked_add<ShapeError>(input[2], 2 * p, "width + 2 × padding");
+  if (padded_height < k || padded_width < k)
     throw ShapeError("expected input " + expected() + " of at least " + std::to_string(k) + " × " +
                      std::to_string(k) + " after padding " + std::to_string(p) + ", got " +
                      input.str());
   const Geometry g(options_, input);
+  // the im2col scratch of one sample: pixels × (patch + out_channels) values
+  checked_mul<ShapeError>(checked_mul<ShapeError>(g.out_height, g.out_width, "output pixels"),
+                          checked_add<ShapeError>(g.patch(), g.out_channels, "patch + out_channels"),
+                          "im2col values per sample");
   return Shape{g.out_channels, g.out_height, g.out_width};
 }
 

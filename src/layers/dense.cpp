@@ -1,6 +1,8 @@
 // Dense layer: forward and backward side by side.
 #include "layercache/layers/dense.hpp"
 
+#include "layercache/sizes.hpp"
+
 #include "../split_work.hpp"
 
 namespace layercache {
@@ -31,6 +33,7 @@ Dense::Dense(std::size_t n_in, std::size_t n_out, DenseOptions options)
   if (n_in == 0 || n_out == 0)
     throw ConfigError("Dense needs positive sizes, got n_in = " + std::to_string(n_in) +
                       ", n_out = " + std::to_string(n_out));
+  checked_mul(n_out, n_in, "values of the weight n_out × n_in");
 }
 
 Shape Dense::output_shape(const Shape& input) const {

@@ -241,3 +241,33 @@ BOOST_AUTO_TEST_CASE(conv2d_rejects_zero_sizes) {
   BOOST_CHECK_THROW(Conv2D({.in_channels = 0, .out_channels = 4}), ConfigError);
   BOOST_CHECK_THROW(Conv2D({.in_channels = 1, .out_channels = 4, .stride = 0}), ConfigError);
 }
+
+// Sizes whose products or sums do not fit are refused when the layer is made, naming the
+// value; before, kernel² wrapped to 0, every check passed and infer crashed in im2col.
+BOOST_AUTO_TEST_CASE(conv2d_refuses_a_kernel_whose_square_overflows) {
+  const std::string e = error_of<ConfigError>([] {
+    const Conv2D conv({.in_channels = 1, .out_channels = 1, .kernel = 1ULL << 32,
+                       .padding = 1ULL << 31});
+    Rng rng(1);
+    conv.infer(conv.init<double>(Shape{1, 8, 8}, he_uniform(), rng), arma::mat(64, 1));
+  });
+  BOOST_TEST(contains(e, "kernel"), e);
+  BOOST_TEST(contains(e, "4294967296"), e);
+}
+
+// Before, 2 × padding wrapped to 2: output_shape reported (2, 8, 8) and infer returned zeros.
+BOOST_AUTO_TEST_CASE(conv2d_refuses_a_padding_whose_double_overflows) {
+  const std::string e = error_of<ConfigError>([] {
+    const Conv2D conv({.in_channels = 1, .out_channels = 2, .kernel = 3,
+                       .padding = (1ULL << 63) + 1});
+    conv.output_shape(Shape{1, 8, 8});
+  });
+  BOOST_TEST(contains(e, "padding"), e);
+  BOOST_TEST(contains(e, "9223372036854775809"), e);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_refuses_an_input_whose_padded_side_overflows) {
+  const Conv2D conv({.in_channels = 1, .out_channels = 1, .kernel = 3, .padding = 1ULL << 61});
+  const std::string e = shape_error_of([&] { conv.output_shape(Shape{1, max_size, 1}); });
+  BOOST_TEST(contains(e, "height"), e);
+}
