@@ -72,7 +72,8 @@ inline double at(const Layer& layer, double x) { return apply(layer, arma::vec{x
 // Every parameter-free layer of this area, with its kind.
 inline std::vector<AnyLayer> activations() {
   return {ReLU(), LeakyReLU(), ELU(), GELU(), GELU({.tanh_approximation = true}),
-          Sigmoid(), Tanh(), Softmax(), LogSoftmax(), Identity()};
+          Sigmoid(), Tanh(), SiLU(), Softplus(), SELU(), Hardswish(), Mish(),
+          Softmax(), LogSoftmax(), Identity()};
 }
 
 // A (rows × cols) batch of N(0, 2²) entries drawn from Rng(seed).
