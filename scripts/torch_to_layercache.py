@@ -56,7 +56,8 @@ def _shape(shape):
 def _as_pair(value, what):
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if pair[0] != pair[1]:
-        raise ConversionError(f"{what} {_shape(pair)} is not square: layercache's is one number")
+        raise ConversionError(f"{what} {_shape(pair)} is not square: this converter writes "
+                              "one number per size")
     return int(pair[0])
 
 
@@ -83,7 +84,7 @@ def _conv2d(m, shape, order):
     stride, padding = _as_pair(m.stride, "stride"), _as_pair(m.padding, "padding")
     if _as_pair(m.dilation, "dilation") != 1 or m.groups != 1 or m.padding_mode != "zeros":
         raise ConversionError("Conv2d with dilation, groups or a padding mode other than "
-                              "zeros: layercache's Conv2D has none of them")
+                              "zeros: this converter does not convert them")
     if len(shape) != 3 or shape[0] != m.in_channels:
         raise ConversionError(f"Conv2d expects an image ({m.in_channels}, h, w), gets "
                               f"{_shape(shape)}")
@@ -108,7 +109,7 @@ def _max_pool2d(m, shape, order):
     if (_as_pair(m.padding, "padding") != 0 or _as_pair(m.dilation, "dilation") != 1
             or m.ceil_mode or m.return_indices):
         raise ConversionError("MaxPool2d with padding, dilation, ceil_mode or return_indices: "
-                              "layercache's MaxPool2D has none of them")
+                              "this converter does not convert them")
     if len(shape) != 3:
         raise ConversionError(f"MaxPool2d expects an image (c, h, w), gets {_shape(shape)}")
     c, h, w = shape

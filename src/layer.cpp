@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "layercache/initializers.hpp"
+#include "layercache/sizes.hpp"
 
 namespace layercache {
 
@@ -223,12 +224,37 @@ std::shared_ptr<const Declaration> Layer::declaration(const Shape& input) const 
 
 namespace {
 
+// A zeroed (rows × cols) staging matrix for a tensor of T, or a ConfigError naming the tensor
+// when it cannot be allocated: a size that overflows, more bytes than the machine has (the
+// staging double and the T copy), or an allocator that refuses.
+template <class T>
+arma::mat allocate_tensor(const TensorSpec& spec) {
+  const std::string what = "values of the tensor " + spec.name + " (rows × cols)";
+  const std::size_t n = checked_mul(spec.rows, spec.cols, what);
+  const std::size_t bytes =
+      checked_bytes(n, sizeof(double) + sizeof(T), "bytes of the tensor " + spec.name);
+  const std::size_t memory = physical_memory_bytes();
+  auto refuse = [&](const std::string& why) {
+    return ConfigError("cannot allocate the tensor " + spec.name + " of " +
+                           std::to_string(spec.rows) + " × " + std::to_string(spec.cols) +
+                           " values (" + std::to_string(bytes) + " bytes): " + why,
+                       spec.name);
+  };
+  if (memory && bytes > memory)
+    throw refuse("this machine has " + std::to_string(memory) + " bytes of memory");
+  try {
+    return arma::mat(spec.rows, spec.cols, arma::fill::zeros);
+  } catch (const std::bad_alloc&) {
+    throw refuse("out of memory");
+  }
+}
+
 template <class T>
 Tree<T> tensors_from_specs(const std::vector<TensorSpec>& specs, const Initializer* initializer,
                            Rng* rng) {
   Tree<T> out;
   for (const auto& spec : specs) {
-    arma::mat m(spec.rows, spec.cols, arma::fill::zeros);
+    arma::mat m = allocate_tensor<T>(spec);
     if (spec.role == Role::scale)
       m.ones();
     else if (initializer && (spec.role == Role::weight || spec.role == Role::other))

@@ -2,6 +2,7 @@
 #include "layercache/shape.hpp"
 
 #include "layercache/errors.hpp"
+#include "layercache/sizes.hpp"
 
 namespace layercache {
 
@@ -12,9 +13,13 @@ Shape::Shape(std::initializer_list<std::size_t> dims) {
   for (std::size_t d : dims) dims_[rank_++] = d;
   // size() must not wrap around: a wrapped size could match a batch's rows by accident.
   std::size_t n = 1;
+  // (the message is built only on the error path: shapes are made on every step)
   for (std::size_t i = 0; i < rank_; ++i)
-    if (__builtin_mul_overflow(n, dims_[i], &n))
-      throw ShapeError("the shape " + str() + " has more values than a size_t can count");
+    if (__builtin_mul_overflow(n, dims_[i], &n) || n > max_size) {
+      const std::string what = "values of the shape " + str();
+      std::size_t m = 1;
+      for (std::size_t j = 0; j < rank_; ++j) m = checked_mul<ShapeError>(m, dims_[j], what);
+    }
 }
 
 std::size_t Shape::size() const noexcept {

@@ -123,6 +123,42 @@ BOOST_AUTO_TEST_CASE(a_conv_kernel_is_stored_as_out_in_height_width) {
   BOOST_TEST(dims(model.graph().output(0)) == "batch, 1, 2, 2");
 }
 
+// The integers of attribute `name` of `node` (fails the test when it has none).
+std::vector<std::int64_t> ints(const onnx::NodeProto& node, const std::string& name) {
+  for (const auto& a : node.attribute())
+    if (a.name() == name)
+      return a.ints_size() ? std::vector<std::int64_t>(a.ints().begin(), a.ints().end())
+                           : std::vector<std::int64_t>{a.i()};
+  BOOST_FAIL("no attribute " + name + " on " + node.op_type());
+  throw;
+}
+
+BOOST_AUTO_TEST_CASE(a_grouped_conv_with_same_padding_writes_its_group_and_uneven_pads) {
+  TempDir tmp;
+  // 1 × 2 kernels, one per channel; "same" with stride 2 over a width of 5: ⌈5/2⌉ = 3 outputs,
+  // (3 − 1)·2 + 2 − 5 = 1 zero of padding, on the right.
+  const Network net{Conv2D({.in_channels = 2, .out_channels = 2, .kernel = {1, 2},
+                            .stride = {1, 2}, .padding = Padding2D::same_size(), .groups = 2,
+                            .bias = false})};
+  TreeF params;
+  params.add("conv2d1", TreeF{});
+  params.at("conv2d1").add("weight", TreeF(arma::fmat{{0, 1}, {2, 3}}));
+  export_onnx(net, params, TreeF{}, Shape{2, 3, 5}, tmp.file("conv.onnx"));
+  const onnx::ModelProto model = read_model(tmp.file("conv.onnx"));
+  const auto& w = initializer(model, "conv2d1/weight");
+  BOOST_TEST(w.dims_size() == 4);
+  BOOST_TEST(w.dims(1) == 1);  // in_channels / groups
+  const std::vector<float> want{0, 1, 2, 3};
+  BOOST_TEST(values<float>(w) == want, boost::test_tools::per_element());
+  const onnx::NodeProto& conv = model.graph().node(0);
+  BOOST_TEST(ints(conv, "group") == std::vector<std::int64_t>{2}, boost::test_tools::per_element());
+  BOOST_TEST(ints(conv, "pads") == (std::vector<std::int64_t>{0, 0, 0, 1}),
+             boost::test_tools::per_element());
+  BOOST_TEST(ints(conv, "strides") == (std::vector<std::int64_t>{1, 2}),
+             boost::test_tools::per_element());
+  BOOST_TEST(dims(model.graph().output(0)) == "batch, 2, 3, 3");
+}
+
 BOOST_AUTO_TEST_CASE(double_params_give_a_float64_model) {
   TempDir tmp;
   const Network net{Dense(4, 3), Tanh()};

@@ -11,6 +11,7 @@
 // being taken for a negative number.
 #include "layercache/layers/activations.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -139,11 +140,23 @@ T GELU::input_gradient(T x, T dy) const {
 
 // ----- Sigmoid ----------------------------------------------------------------------------
 
-// With e = exp(−|x|) ∈ (0, 1], nothing overflows: y = 1/(1 + e) for x ≥ 0, e/(1 + e) else.
+namespace {
+// With e = exp(−|x|) ∈ (0, 1], nothing overflows: σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) else.
 template <class T>
-T Sigmoid::apply(T x) const {
+T sigmoid(T x) {
   const T e = std::exp(-std::abs(x));
   return (if_not_negative(x, T(1)) + if_negative(x, e)) / (T(1) + e);
+}
+// log(1 + eˣ) = max(x, 0) + log(1 + e^−|x|): no overflow, and accurate for large |x|.
+template <class T>
+T softplus(T x) {
+  return if_positive(x, x) + std::log1p(std::exp(-std::abs(x)));
+}
+}  // namespace
+
+template <class T>
+T Sigmoid::apply(T x) const {
+  return sigmoid(x);
 }
 template <class T>
 T Sigmoid::input_gradient(T y, T dy) const {
@@ -162,11 +175,80 @@ T Tanh::input_gradient(T y, T dy) const {
   return dy * ((T(1) - y) * (T(1) + y));
 }
 
+// ----- SiLU -------------------------------------------------------------------------------
+
+template <class T>
+T SiLU::apply(T x) const {
+  return x * sigmoid(x);
+}
+// d/dx x·σ(x) = σ + x·σ' = σ + x·σ(1 − σ)
+template <class T>
+T SiLU::input_gradient(T x, T dy) const {
+  const T s = sigmoid(x);
+  return dy * (s + x * s * (T(1) - s));
+}
+
+// ----- Softplus ---------------------------------------------------------------------------
+
+template <class T>
+T Softplus::apply(T x) const {
+  return softplus(x);
+}
+template <class T>
+T Softplus::input_gradient(T x, T dy) const {
+  return dy * sigmoid(x);
+}
+
+// ----- SELU -------------------------------------------------------------------------------
+
+template <class T>
+T SELU::apply(T x) const {
+  return T(scale) * (if_not_negative(x, x) + T(alpha) * std::expm1(if_negative(x, x)));
+}
+// For x ≤ 0: d/dx λα(eˣ − 1) = λα·eˣ = y + λα; y ≤ 0 exactly there.
+template <class T>
+T SELU::input_gradient(T y, T dy) const {
+  return T(scale) * if_positive(y, dy) +
+         if_not_positive(y, dy) * (if_not_positive(y, y) + T(scale * alpha));
+}
+
+// ----- Hardswish --------------------------------------------------------------------------
+
+template <class T>
+T Hardswish::apply(T x) const {
+  return x * std::min(std::max(x + T(3), T(0)), T(6)) / T(6);
+}
+// The kinks at ±3 take the outer pieces' slopes (0 and 1), as PyTorch does at −3 and 3.
+template <class T>
+T Hardswish::input_gradient(T x, T dy) const {
+  if (x <= T(-3)) return T(0);
+  if (x >= T(3)) return dy;
+  return dy * (T(2) * x + T(3)) / T(6);
+}
+
+// ----- Mish -------------------------------------------------------------------------------
+
+template <class T>
+T Mish::apply(T x) const {
+  return x * std::tanh(softplus(x));
+}
+// With t = tanh(sp(x)): d/dx x·t = t + x·(1 − t²)·sp'(x), and sp'(x) = σ(x).
+template <class T>
+T Mish::input_gradient(T x, T dy) const {
+  const T t = std::tanh(softplus(x));
+  return dy * (t + x * sigmoid(x) * (T(1) - t) * (T(1) + t));
+}
+
 template class LayerImpl<ReLU, OneTensorCache>;
 template class LayerImpl<LeakyReLU, OneTensorCache>;
 template class LayerImpl<ELU, OneTensorCache>;
 template class LayerImpl<GELU, OneTensorCache>;
 template class LayerImpl<Sigmoid, OneTensorCache>;
 template class LayerImpl<Tanh, OneTensorCache>;
+template class LayerImpl<SiLU, OneTensorCache>;
+template class LayerImpl<Softplus, OneTensorCache>;
+template class LayerImpl<SELU, OneTensorCache>;
+template class LayerImpl<Hardswish, OneTensorCache>;
+template class LayerImpl<Mish, OneTensorCache>;
 
 }  // namespace layercache

@@ -1,6 +1,9 @@
 // Dense layer: forward and backward side by side.
 #include "layercache/layers/dense.hpp"
 
+#include "layercache/sizes.hpp"
+
+#include "../gemm.hpp"
 #include "../split_work.hpp"
 
 namespace layercache {
@@ -10,19 +13,7 @@ namespace {
 // the BLAS's full-width kernels.
 constexpr std::size_t row_block = 16;
 
-// C (m × n, leading dimension ldc) = op(A) · op(B) with the BLAS, on raw column-major
-// blocks (op = transpose for 'T').
-template <class T>
-void gemm(char trans_a, char trans_b, std::size_t m, std::size_t n, std::size_t k, const T* a,
-          std::size_t lda, const T* b, std::size_t ldb, T* c, std::size_t ldc) noexcept {
-  if (m == 0 || n == 0) return;
-  const arma::blas_int bm = arma::blas_int(m), bn = arma::blas_int(n), bk = arma::blas_int(k),
-                       blda = arma::blas_int(lda), bldb = arma::blas_int(ldb),
-                       bldc = arma::blas_int(ldc);
-  const T one = 1, zero = 0;
-  arma::blas::gemm<T>(&trans_a, &trans_b, &bm, &bn, &bk, &one, a, &blda, b, &bldb, &zero, c,
-                      &bldc);
-}
+using detail::gemm;
 
 }  // namespace
 
@@ -31,6 +22,7 @@ Dense::Dense(std::size_t n_in, std::size_t n_out, DenseOptions options)
   if (n_in == 0 || n_out == 0)
     throw ConfigError("Dense needs positive sizes, got n_in = " + std::to_string(n_in) +
                       ", n_out = " + std::to_string(n_out));
+  checked_mul(n_out, n_in, "values of the weight n_out × n_in");
 }
 
 Shape Dense::output_shape(const Shape& input) const {

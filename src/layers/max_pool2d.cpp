@@ -2,29 +2,20 @@
 //
 // A sample is one column: pixel (row, col) of channel ci is at ci·H·W + col·H + row (each
 // channel column-major, see docs/convolution.md); output (ci, i, j) is at
-// ci·h_out·w_out + j·h_out + i.
+// ci·h_out·w_out + j·h_out + i. Padding is never read: a window's maximum is over its taps
+// inside the image.
 #include "layercache/layers/max_pool2d.hpp"
 
 #include <algorithm>
 #include <limits>
 
+#include "pooling.hpp"
+
 
 namespace layercache {
 namespace {
 
-struct Geometry {
-  std::size_t channels = 0, height = 0, width = 0;  // input (c, h, w)
-  std::size_t out_height = 0, out_width = 0;
-  std::size_t kernel = 0, stride = 0;
-
-  Geometry(std::size_t k, std::size_t s, const Shape& input)
-      : channels(input[0]), height(input[1]), width(input[2]), kernel(k), stride(s) {
-    out_height = (height - kernel) / stride + 1;
-    out_width = (width - kernel) / stride + 1;
-  }
-  std::size_t in_size() const { return channels * height * width; }
-  std::size_t out_size() const { return channels * out_height * out_width; }
-};
+using detail::PoolGeometry;
 
 // Whether v replaces the running maximum m: strictly greater (so the first maximum in scan
 // order wins), or NaN (so a NaN in the window reaches the output). Written without
@@ -37,20 +28,20 @@ bool replaces(T v, T m) {
 // y = maxpool(x) for 2×2 windows with stride 2, the common case, written so that the loop
 // over output rows vectorizes. When Track, also the input row of every maximum.
 template <bool Track, class T>
-void pool_2x2(const Geometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
+void pool_2x2(const PoolGeometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
               arma::Mat<std::uint32_t>* argmax) {
   const std::size_t H = g.height;
   for (std::size_t n = 0; n < x.n_cols; ++n) {
     const T* sample = x.colptr(n);
     for (std::size_t ci = 0; ci < g.channels; ++ci)
-      for (std::size_t j = 0; j < g.out_width; ++j) {
+      for (std::size_t j = 0; j < g.cols.output; ++j) {
         const std::size_t first = ci * H * g.width + 2 * j * H;  // row of window (0, j)'s top left
         const T* left = sample + first;                          // input column 2j
         const T* right = left + H;                               // input column 2j + 1
-        const std::size_t o = (ci * g.out_width + j) * g.out_height;
+        const std::size_t o = (ci * g.cols.output + j) * g.rows.output;
         T* out = y.colptr(n) + o;
         std::uint32_t* where = Track ? argmax->colptr(n) + o : nullptr;
-        for (std::size_t i = 0; i < g.out_height; ++i) {
+        for (std::size_t i = 0; i < g.rows.output; ++i) {
           // scan order = memory order: down the left column, then down the right column
           const auto r = static_cast<std::uint32_t>(first + 2 * i);
           T m = left[2 * i];
@@ -74,40 +65,39 @@ void pool_2x2(const Geometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
   }
 }
 
-// y = maxpool(x) for any window and stride. When Track, also the input row of every maximum.
+// y = maxpool(x) for any window, stride and padding: only the taps inside the image are
+// read. When Track, also the input row of every maximum.
 template <bool Track, class T>
-void pool_any(const Geometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
+void pool_any(const PoolGeometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
               arma::Mat<std::uint32_t>* argmax) {
-  const std::size_t H = g.height, k = g.kernel, s = g.stride;
+  const std::size_t H = g.height;
   for (std::size_t n = 0; n < x.n_cols; ++n) {
     const T* sample = x.colptr(n);
     T* out = y.colptr(n);
     std::uint32_t* where = Track ? argmax->colptr(n) : nullptr;
-    for (std::size_t ci = 0; ci < g.channels; ++ci)
-      for (std::size_t j = 0; j < g.out_width; ++j)
-        for (std::size_t i = 0; i < g.out_height; ++i) {
-          const std::size_t first = ci * H * g.width + j * s * H + i * s;  // window's top left
-          std::size_t best_at = first;
-          T best = sample[first];
-          for (std::size_t kw = 0; kw < k; ++kw)
-            for (std::size_t kh = 0; kh < k; ++kh) {
-              const std::size_t at = first + kw * H + kh;
-              if (replaces(sample[at], best)) {
+    // every window holds a tap inside the image (padding < kernel)
+    detail::for_each_window(g, [&](const detail::Window& w) {
+      std::size_t best_at = w.first;
+      T best = sample[w.first];
+      for (std::size_t kw = 0; kw < w.across; ++kw)
+        for (std::size_t kh = 0; kh < w.down; ++kh) {
+          const std::size_t at = w.first + kw * H + kh;
+          if (replaces(sample[at], best)) {
             best = sample[at];
             best_at = at;
           }
-            }
-          const std::size_t o = (ci * g.out_width + j) * g.out_height + i;
-          out[o] = best;
-          if (Track) where[o] = static_cast<std::uint32_t>(best_at);
         }
+      out[w.output] = best;
+      if (Track) where[w.output] = static_cast<std::uint32_t>(best_at);
+    });
   }
 }
 
 template <bool Track, class T>
-void pool(const Geometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
+void pool(const PoolGeometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
           arma::Mat<std::uint32_t>* argmax) {
-  if (g.kernel == 2 && g.stride == 2)
+  if (g.rows.kernel == 2 && g.cols.kernel == 2 && g.rows.stride == 2 && g.cols.stride == 2 &&
+      g.rows.pad_before == 0 && g.cols.pad_before == 0)
     pool_2x2<Track>(g, x, y, argmax);
   else
     pool_any<Track>(g, x, y, argmax);
@@ -115,29 +105,28 @@ void pool(const Geometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
 
 }  // namespace
 
+// A zero stride along an axis means the kernel's size there.
 MaxPool2D::MaxPool2D(MaxPool2DOptions options)
-    : kernel_(options.kernel), stride_(options.stride ? options.stride : options.kernel) {
-  if (kernel_ == 0) throw ConfigError("MaxPool2D needs a positive kernel, got 0");
+    : windows_{.kernel = options.kernel,
+               .stride = {options.stride.height ? options.stride.height : options.kernel.height,
+                          options.stride.width ? options.stride.width : options.kernel.width},
+               .padding = options.padding} {
+  detail::check_pool_options("MaxPool2D", windows_);
 }
 
 Shape MaxPool2D::output_shape(const Shape& input) const {
-  if (input.rank() != 3)
-    throw ShapeError("expected input (channels, height, width), got " + input.str() +
-                     "; a pooling layer needs the image shape, e.g. Shape{1, 28, 28}");
-  if (input[1] < kernel_ || input[2] < kernel_)
-    throw ShapeError("expected input (channels, height, width) of at least " +
-                     std::to_string(kernel_) + " × " + std::to_string(kernel_) + ", got " +
-                     input.str());
-  if (input.size() > std::numeric_limits<std::uint32_t>::max())
-    throw ShapeError("expected input of at most 2^32 − 1 values per sample, got " + input.str());
-  const Geometry g(kernel_, stride_, input);
-  return Shape{g.channels, g.out_height, g.out_width};
+  return detail::pool_output_shape(input, windows_, std::numeric_limits<std::uint32_t>::max());
+}
+
+ImageWindows MaxPool2D::windows(const Shape& input) const {
+  output_shape(input);  // the checks
+  return image_windows(input, windows_);
 }
 
 template <class T>
 void MaxPool2D::forward_t(const Tensors<T>&, const ConstBuffer<T>& x, arma::Mat<T>& y,
                           MaxPool2DCache<T>& cache, const LayerCall<T>& call) const {
-  const Geometry g(kernel_, stride_, call.input());
+  const PoolGeometry g(windows_, call.input());
   cache.argmax.set_size(g.out_size(), x->n_cols);
   pool<true>(g, *x, y, &cache.argmax);
 }
@@ -145,7 +134,7 @@ void MaxPool2D::forward_t(const Tensors<T>&, const ConstBuffer<T>& x, arma::Mat<
 template <class T>
 void MaxPool2D::backward_t(const Tensors<T>&, const MaxPool2DCache<T>& cache,
                            const arma::Mat<T>& dy, Gradients<T>& grads) const {
-  const Geometry g(kernel_, stride_, cache.input_shape());
+  const PoolGeometry g(windows_, cache.input_shape());
   if (cache.argmax.n_rows != g.out_size() || cache.argmax.n_cols != dy.n_cols)
     throw CacheError("expected the cache of a max_pool2d layer with " +
                      std::to_string(g.out_size()) + " outputs per sample, got " +
@@ -165,7 +154,7 @@ void MaxPool2D::backward_t(const Tensors<T>&, const MaxPool2DCache<T>& cache,
 template <class T>
 void MaxPool2D::infer_t(const Tensors<T>&, const arma::Mat<T>& x, arma::Mat<T>& y,
                         const LayerCall<T>& call) const {
-  pool<false>(Geometry(kernel_, stride_, call.input()), x, y, nullptr);
+  pool<false>(PoolGeometry(windows_, call.input()), x, y, nullptr);
 }
 
 template class LayerImpl<MaxPool2D, MaxPool2DCache>;

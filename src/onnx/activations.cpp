@@ -1,5 +1,6 @@
 // ONNX export of the element-wise activations: each maps every value, whatever the shape, so
-// the layout needs no care. GELU has no operator before opset 20: it is spelled out.
+// the layout needs no care. GELU has no operator before opset 20, SiLU none at all and Mish
+// none before opset 18: they are spelled out.
 #include <cmath>
 
 #include "exporters.hpp"
@@ -26,6 +27,32 @@ Value export_sigmoid(GraphBuilder& graph, const LayerToExport& layer, const Valu
 
 Value export_tanh(GraphBuilder& graph, const LayerToExport& layer, const Value& x) {
   return graph.node("Tanh", {x.name}, x.shape, layer.name());
+}
+
+Value export_softplus(GraphBuilder& graph, const LayerToExport& layer, const Value& x) {
+  return graph.node("Softplus", {x.name}, x.shape, layer.name());
+}
+
+Value export_selu(GraphBuilder& graph, const LayerToExport& layer, const Value& x) {
+  return graph.node("Selu", {x.name}, x.shape, layer.name(),
+                    {{"alpha", SELU::alpha}, {"gamma", SELU::scale}});
+}
+
+Value export_hardswish(GraphBuilder& graph, const LayerToExport& layer, const Value& x) {
+  return graph.node("HardSwish", {x.name}, x.shape, layer.name());
+}
+
+// y = x·σ(x)
+Value export_silu(GraphBuilder& graph, const LayerToExport& layer, const Value& x) {
+  const Value gate = graph.node("Sigmoid", {x.name}, x.shape, layer.name("sigmoid"));
+  return graph.node("Mul", {x.name, gate.name}, x.shape, layer.name());
+}
+
+// y = x·tanh(softplus(x))
+Value export_mish(GraphBuilder& graph, const LayerToExport& layer, const Value& x) {
+  const Value soft = graph.node("Softplus", {x.name}, x.shape, layer.name("softplus"));
+  const Value gate = graph.node("Tanh", {soft.name}, x.shape, layer.name("tanh"));
+  return graph.node("Mul", {x.name, gate.name}, x.shape, layer.name());
 }
 
 // exact:               y = ½·x·(1 + erf(x/√2))

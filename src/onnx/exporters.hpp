@@ -17,6 +17,7 @@
 #include "graph.hpp"
 #include "layercache/layer.hpp"
 #include "layercache/layers/parallel.hpp"
+#include "layercache/layers/window2d.hpp"
 
 namespace layercache::onnx_export {
 
@@ -40,6 +41,11 @@ struct LayerToExport {
 
 /// The values of m in row-major order (ONNX's), for GraphBuilder::constant.
 std::vector<double> row_major(const arma::mat& m);
+
+/// The strides (height, width) of a window layer, for a Conv or pooling node.
+std::vector<std::int64_t> window_strides(const WindowAxis& rows, const WindowAxis& cols);
+/// The pads [top, left, bottom, right] of a window layer, for a Conv or pooling node.
+std::vector<std::int64_t> window_pads(const WindowAxis& rows, const WindowAxis& cols);
 
 /// Computes a layer's output from its input `x`.
 using Exporter = Value (*)(GraphBuilder& graph, const LayerToExport& layer, const Value& x);
@@ -68,12 +74,19 @@ Value export_graph(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_dense(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_conv2d(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_max_pool2d(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_avg_pool2d(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_global_avg_pool2d(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_relu(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_leaky_relu(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_elu(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_gelu(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_sigmoid(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_tanh(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_silu(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_softplus(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_selu(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_hardswish(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_mish(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_softmax(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_log_softmax(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_identity(GraphBuilder&, const LayerToExport&, const Value&);

@@ -7,6 +7,7 @@
 
 #include "exporters.hpp"
 #include "layercache/layers/activations.hpp"
+#include "layercache/layers/avg_pool2d.hpp"
 #include "layercache/layers/conv2d.hpp"
 #include "layercache/layers/dense.hpp"
 #include "layercache/layers/flatten.hpp"
@@ -36,12 +37,19 @@ const std::unordered_map<std::type_index, Entry>& exporters() {
       {typeid(Dense), {"dense", export_dense}},
       {typeid(Conv2D), {"conv2d", export_conv2d}},
       {typeid(MaxPool2D), {"max_pool2d", export_max_pool2d}},
+      {typeid(AvgPool2D), {"avg_pool2d", export_avg_pool2d}},
+      {typeid(GlobalAvgPool2D), {"global_avg_pool2d", export_global_avg_pool2d}},
       {typeid(ReLU), {"relu", export_relu}},
       {typeid(LeakyReLU), {"leaky_relu", export_leaky_relu}},
       {typeid(ELU), {"elu", export_elu}},
       {typeid(GELU), {"gelu", export_gelu}},
       {typeid(Sigmoid), {"sigmoid", export_sigmoid}},
       {typeid(Tanh), {"tanh", export_tanh}},
+      {typeid(SiLU), {"silu", export_silu}},
+      {typeid(Softplus), {"softplus", export_softplus}},
+      {typeid(SELU), {"selu", export_selu}},
+      {typeid(Hardswish), {"hardswish", export_hardswish}},
+      {typeid(Mish), {"mish", export_mish}},
       {typeid(Softmax), {"softmax", export_softmax}},
       {typeid(LogSoftmax), {"log_softmax", export_log_softmax}},
       {typeid(Identity), {"identity", export_identity}},

@@ -30,16 +30,23 @@ inline double max_relative_difference(const arma::mat& a, const arma::mat& b) {
 }
 
 
+// The message of the E (a layercache error type) that `f` throws (fails the test when it
+// throws none; another exception escapes and fails the test too).
+template <class E, class F>
+inline std::string error_of(F f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  BOOST_ERROR("expected an error of the requested type");
+  return {};
+}
+
 // The message of the ShapeError that `f` throws (fails the test when it throws none).
 template <class F>
 inline std::string shape_error_of(F f) {
-  try {
-    f();
-  } catch (const ShapeError& e) {
-    return e.what();
-  }
-  BOOST_ERROR("expected a ShapeError");
-  return {};
+  return error_of<ShapeError>(f);
 }
 
 inline bool contains(const std::string& text, const std::string& part) {
@@ -65,7 +72,8 @@ inline double at(const Layer& layer, double x) { return apply(layer, arma::vec{x
 // Every parameter-free layer of this area, with its kind.
 inline std::vector<AnyLayer> activations() {
   return {ReLU(), LeakyReLU(), ELU(), GELU(), GELU({.tanh_approximation = true}),
-          Sigmoid(), Tanh(), Softmax(), LogSoftmax(), Identity()};
+          Sigmoid(), Tanh(), SiLU(), Softplus(), SELU(), Hardswish(), Mish(),
+          Softmax(), LogSoftmax(), Identity()};
 }
 
 // A (rows × cols) batch of N(0, 2²) entries drawn from Rng(seed).

@@ -1,5 +1,6 @@
 // Specification of the element-wise activations (ReLU, LeakyReLU, ELU, GELU, Sigmoid,
-// Tanh): values at chosen points, what their caches hold, and their gradients.
+// Tanh, SiLU, Softplus, SELU, Hardswish, Mish): values at chosen points, what their caches
+// hold, and their gradients.
 #include <boost/test/unit_test.hpp>
 
 #include "layercache/layercache.hpp"
@@ -175,4 +176,54 @@ BOOST_AUTO_TEST_CASE(relu_and_leaky_relu_gradients_follow_the_sign_of_the_input)
   const auto lr = leaky.forward(Tree<double>{}, arma::mat(x));
   BOOST_TEST(arma::approx_equal(leaky.backward(Tree<double>{}, *lr.cache, arma::mat(dy)).dx,
                                 arma::mat(arma::vec{0.25, 0.5, 3.0, 4.0}), "absdiff", 0.0));
+}
+
+namespace {
+
+// The input gradient of `layer` at x for dy = 1 (one sample of one value).
+double slope_at(const Layer& layer, double x) {
+  const auto out = layer.forward(Tree<double>{}, arma::mat{x});
+  return layer.backward(Tree<double>{}, *out.cache, arma::mat{1.0}).dx(0);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(silu_is_x_times_its_sigmoid) {
+  BOOST_TEST(at(SiLU(), 0.0) == 0.0);
+  BOOST_TEST(at(SiLU(), 1.0) == 0.7310585786300049, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(at(Swish(), -1.0) == -0.2689414213699951, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(at(SiLU(), -800.0) == 0.0);  // no overflow far out
+  BOOST_TEST(slope_at(SiLU(), 0.0) == 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(softplus_is_a_smooth_relu_without_overflow) {
+  BOOST_TEST(at(Softplus(), 0.0) == 0.6931471805599453, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(at(Softplus(), -40.0) == 4.248354255291589e-18, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(at(Softplus(), 1000.0) == 1000.0);
+  BOOST_TEST(slope_at(Softplus(), 0.0) == 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(selu_scales_and_saturates_with_its_fixed_constants) {
+  BOOST_TEST(at(SELU(), 1.0) == 1.0507009873554805, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(at(SELU(), -1.0) == -1.1113307378125625, boost::test_tools::tolerance(1e-14));
+  BOOST_TEST(slope_at(SELU(), 2.0) == SELU::scale);
+  // λ·α·e⁻¹
+  BOOST_TEST(slope_at(SELU(), -1.0) == 0.646768603034814, boost::test_tools::tolerance(1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(hardswish_is_piecewise_quadratic) {
+  BOOST_TEST(at(Hardswish(), -4.0) == 0.0);
+  BOOST_TEST(at(Hardswish(), -1.0) == -1.0 / 3, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(at(Hardswish(), 1.0) == 2.0 / 3, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(at(Hardswish(), 4.0) == 4.0);
+  BOOST_TEST(slope_at(Hardswish(), -4.0) == 0.0);
+  BOOST_TEST(slope_at(Hardswish(), 1.0) == 5.0 / 6, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(slope_at(Hardswish(), 4.0) == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(mish_is_x_times_tanh_of_softplus) {
+  BOOST_TEST(at(Mish(), 0.0) == 0.0);
+  BOOST_TEST(at(Mish(), 1.0) == 0.8650983882673103, boost::test_tools::tolerance(1e-15));
+  BOOST_TEST(at(Mish(), -1.0) == -0.30340146137410895, boost::test_tools::tolerance(1e-14));
+  BOOST_TEST(slope_at(Mish(), 0.0) == 0.6, boost::test_tools::tolerance(1e-15));  // tanh(log 2)
 }

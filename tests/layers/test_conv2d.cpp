@@ -2,6 +2,8 @@
 // declarations and errors. The shared checks run on conv_cases() in test_layers.cpp.
 #include <boost/test/unit_test.hpp>
 
+#include <tuple>
+
 #include "layercache/layercache.hpp"
 #include "layercache/testing_boost.hpp"
 #include "conv_cases.hpp"
@@ -19,29 +21,42 @@ std::size_t at(std::size_t c, std::size_t h, std::size_t w, std::size_t height, 
   return c * height * width + w * height + h;
 }
 
-// Kernel entry (kh, kw) of input channel c in the weight row: column (c·k + kw)·k + kh.
-std::size_t kernel_at(std::size_t c, std::size_t kh, std::size_t kw, std::size_t k) {
-  return (c * k + kw) * k + kh;
-}
-
+// A direct convolution written from the definition, for any options: taps (kh, kw) dilated,
+// strides and padding per axis (where "same" padding falls is taken from the layer), groups.
 struct Naive {
   Conv2DOptions o;
   Shape in;  // (c, h, w)
-  std::size_t ho() const { return (in[1] + 2 * o.padding - o.kernel) / o.stride + 1; }
-  std::size_t wo() const { return (in[2] + 2 * o.padding - o.kernel) / o.stride + 1; }
+  WindowAxis rows, cols;
+
+  Naive(const Conv2DOptions& options, const Shape& input) : o(options), in(input) {
+    std::tie(rows, cols) = Conv2D(options).windows(input);
+  }
+  std::size_t ho() const { return rows.output; }
+  std::size_t wo() const { return cols.output; }
+
+  // Weight column of tap (kh, kw) of input channel ci, counted within its group.
+  std::size_t kernel_at(std::size_t ci, std::size_t kh, std::size_t kw) const {
+    const std::size_t local = ci % (o.in_channels / o.groups);
+    return (local * o.kernel.width + kw) * o.kernel.height + kh;
+  }
 
   // Calls f(oc, i, j, ci, kh, kw, h, w) for every product of a direct convolution whose input
   // pixel (h, w) lies inside the image.
   template <class F>
   void each_term(F f) const {
+    const std::size_t per_group_in = o.in_channels / o.groups;
+    const std::size_t per_group_out = o.out_channels / o.groups;
     for (std::size_t oc = 0; oc < o.out_channels; ++oc)
       for (std::size_t i = 0; i < ho(); ++i)
         for (std::size_t j = 0; j < wo(); ++j)
-          for (std::size_t ci = 0; ci < o.in_channels; ++ci)
-            for (std::size_t kh = 0; kh < o.kernel; ++kh)
-              for (std::size_t kw = 0; kw < o.kernel; ++kw) {
-                const long h = long(i * o.stride + kh) - long(o.padding);
-                const long w = long(j * o.stride + kw) - long(o.padding);
+          for (std::size_t c = 0; c < per_group_in; ++c)
+            for (std::size_t kh = 0; kh < o.kernel.height; ++kh)
+              for (std::size_t kw = 0; kw < o.kernel.width; ++kw) {
+                const std::size_t ci = oc / per_group_out * per_group_in + c;
+                const long h = long(i * o.stride.height + kh * o.dilation.height) -
+                               long(rows.pad_before);
+                const long w = long(j * o.stride.width + kw * o.dilation.width) -
+                               long(cols.pad_before);
                 if (h < 0 || w < 0 || h >= long(in[1]) || w >= long(in[2])) continue;
                 f(oc, i, j, ci, kh, kw, std::size_t(h), std::size_t(w));
               }
@@ -52,7 +67,7 @@ struct Naive {
     for (std::size_t n = 0; n < x.n_cols; ++n) {
       each_term([&](auto oc, auto i, auto j, auto ci, auto kh, auto kw, auto h, auto w) {
         y(at(oc, i, j, ho(), wo()), n) +=
-            weight(oc, kernel_at(ci, kh, kw, o.kernel)) * x(at(ci, h, w, in[1], in[2]), n);
+            weight(oc, kernel_at(ci, kh, kw)) * x(at(ci, h, w, in[1], in[2]), n);
       });
       if (bias)
         for (std::size_t oc = 0; oc < o.out_channels; ++oc)
@@ -70,8 +85,8 @@ struct Naive {
     for (std::size_t n = 0; n < x.n_cols; ++n) {
       each_term([&](auto oc, auto i, auto j, auto ci, auto kh, auto kw, auto h, auto w) {
         const double g = dy(at(oc, i, j, ho(), wo()), n);
-        dw(oc, kernel_at(ci, kh, kw, o.kernel)) += g * x(at(ci, h, w, in[1], in[2]), n);
-        dx(at(ci, h, w, in[1], in[2]), n) += g * weight(oc, kernel_at(ci, kh, kw, o.kernel));
+        dw(oc, kernel_at(ci, kh, kw)) += g * x(at(ci, h, w, in[1], in[2]), n);
+        dx(at(ci, h, w, in[1], in[2]), n) += g * weight(oc, kernel_at(ci, kh, kw));
       });
       for (std::size_t oc = 0; oc < o.out_channels; ++oc)
         for (std::size_t p = 0; p < ho() * wo(); ++p) db(oc) += dy(oc * ho() * wo() + p, n);
@@ -87,15 +102,20 @@ BOOST_AUTO_TEST_CASE(conv2d_equals_direct_convolution) {
   // The last case is large enough that samples are processed in blocks of several samples,
   // with a remainder block of one, so every path of the blocked im2col is compared.
   std::vector<ConvCase> cases = conv_cases();
+  for (const auto& c : conv_option_cases()) cases.push_back(c);
   cases.push_back({"blocked", {.in_channels = 3, .out_channels = 8, .kernel = 3, .padding = 1},
                    Shape{3, 30, 30}});
   cases.push_back({"blocked_stride2", {.in_channels = 3, .out_channels = 5, .kernel = 4, .stride = 2},
                    Shape{3, 41, 37}});
+  cases.push_back({"blocked_groups_dilated_same",
+                   {.in_channels = 4, .out_channels = 6, .kernel = {3, 5},
+                    .padding = Padding2D::same_size(), .dilation = {1, 2}, .groups = 2},
+                   Shape{4, 20, 22}});
   Rng rng(11);
   for (const auto& c : cases) {
     BOOST_TEST_CONTEXT(c.name) {
       const Conv2D conv(c.options);
-      const Naive naive{c.options, c.input};
+      const Naive naive(c.options, c.input);
       const auto params = conv.init<double>(c.input, xavier_normal(), rng);
       arma::mat bias = random_matrix(c.options.out_channels, 1, rng);
       auto with_bias = params;
@@ -155,6 +175,79 @@ BOOST_AUTO_TEST_CASE(conv2d_worked_example) {
   // y(0,0) = 4·1, y(1,0) = 2·4 + 4·7, y(0,1) = 3·2 + 4·3, y(1,1) = 5 + 2·6 + 3·8 + 4·9
   const arma::mat expected_s = arma::mat{4, 36, 18, 77}.t();
   BOOST_TEST(arma::approx_equal(ys, expected_s, "absdiff", 1e-12), "got\n" << ys);
+}
+
+// The image [1 2 3; 4 5 6; 7 8 9] (rows h, columns w), stored column by column.
+const arma::mat image_1_to_9 = arma::vec{1, 4, 7, 2, 5, 8, 3, 6, 9};
+
+BOOST_AUTO_TEST_CASE(conv2d_same_padding_worked_example) {
+  // Kernel [1 2; 3 4] (weight row [1 3 2 4]); "same" with an even kernel pads 0 above and left,
+  // 1 below and right: y(i, j) = x(i, j) + 2 x(i, j+1) + 3 x(i+1, j) + 4 x(i+1, j+1).
+  Tree<double> params;
+  params.add("weight", Tree<double>(arma::mat{{1, 3, 2, 4}}));
+  const Conv2D conv({.in_channels = 1, .out_channels = 1, .kernel = 2,
+                     .padding = Padding2D::same_size(), .bias = false});
+  BOOST_TEST((conv.output_shape(Shape{1, 3, 3}) == Shape{1, 3, 3}));
+  const arma::mat y = conv.forward(params, image_1_to_9, Shape{1, 3, 3}).y();
+  const arma::mat expected = arma::vec{37, 67, 23, 47, 77, 26, 21, 33, 9};
+  BOOST_TEST(arma::approx_equal(y, expected, "absdiff", 1e-12), "got\n" << y);
+  // stride 2: ⌈3 / 2⌉ = 2 outputs per axis
+  const Conv2D strided({.in_channels = 1, .out_channels = 1, .kernel = 3, .stride = 2,
+                        .padding = Padding2D::same_size()});
+  BOOST_TEST((strided.output_shape(Shape{1, 5, 4}) == Shape{1, 3, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_dilation_worked_example) {
+  // Kernel [1 2; 3 4] dilated by 2 reads the four corners of the 3 × 3 image:
+  // y = 1·1 + 2·3 + 3·7 + 4·9 = 64.
+  Tree<double> params;
+  params.add("weight", Tree<double>(arma::mat{{1, 3, 2, 4}}));
+  const Conv2D conv({.in_channels = 1, .out_channels = 1, .kernel = 2, .dilation = 2,
+                     .bias = false});
+  const auto out = conv.forward(params, image_1_to_9, Shape{1, 3, 3});
+  BOOST_TEST((out.shape == Shape{1, 1, 1}));
+  BOOST_TEST(out.y()(0) == 64.0);
+  // dW is each tap's pixel (weight order), dx puts each tap's weight on its pixel.
+  const auto grads = conv.backward(params, *out.cache, arma::mat{1.0});
+  BOOST_TEST(arma::approx_equal(grads.grads.at("weight").value(), arma::mat{{1, 7, 3, 9}},
+                                "absdiff", 1e-12));
+  const arma::mat dx = arma::vec{1, 0, 3, 0, 0, 0, 2, 0, 4};
+  BOOST_TEST(arma::approx_equal(grads.dx, dx, "absdiff", 1e-12), "got\n" << grads.dx);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_strides_and_paddings_per_axis_worked_example) {
+  // A 1 × 1 kernel of weight 1 with stride (2, 1) and padding (0, 1) picks rows 0 and 2 and
+  // adds a column of zeros on each side.
+  Tree<double> params;
+  params.add("weight", Tree<double>(arma::mat{1.0}));
+  const Conv2D conv({.in_channels = 1, .out_channels = 1, .kernel = 1, .stride = {2, 1},
+                     .padding = {0, 1}, .bias = false});
+  const arma::mat y = conv.forward(params, image_1_to_9, Shape{1, 3, 3}).y();
+  BOOST_TEST((conv.output_shape(Shape{1, 3, 3}) == Shape{1, 2, 5}));
+  const arma::mat expected = arma::vec{0, 0, 1, 7, 2, 8, 3, 9, 0, 0};
+  BOOST_TEST(arma::approx_equal(y, expected, "absdiff", 0.0), "got\n" << y);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_depthwise_worked_example) {
+  // Two channels, both the image; groups = 2 with a 1 × 2 kernel: filter 0 = [1 −1] sees only
+  // channel 0 (x(i, j) − x(i, j+1) = −1), filter 1 = [2 3] only channel 1.
+  Tree<double> params;
+  params.add("weight", Tree<double>(arma::mat{{1, -1}, {2, 3}}));
+  const Conv2D conv({.in_channels = 2, .out_channels = 2, .kernel = {1, 2}, .groups = 2,
+                     .bias = false});
+  BOOST_TEST(conv.param_specs(Shape{2, 3, 3})[0].cols == 2u);  // (c / groups)·kh·kw
+  const arma::mat x = arma::join_cols(image_1_to_9, image_1_to_9);
+  const arma::mat y = conv.forward(params, x, Shape{2, 3, 3}).y();
+  const arma::mat expected = arma::vec{-1, -1, -1, -1, -1, -1, 8, 23, 38, 13, 28, 43};
+  BOOST_TEST(arma::approx_equal(y, expected, "absdiff", 1e-12), "got\n" << y);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_rejects_groups_that_do_not_divide_the_channels) {
+  const std::string e = error_of<ConfigError>(
+      [] { Conv2D({.in_channels = 4, .out_channels = 6, .groups = 4}); });
+  BOOST_TEST(contains(e, "groups = 4"), e);
+  BOOST_CHECK_THROW(Conv2D({.in_channels = 1, .out_channels = 1, .dilation = {1, 0}}), ConfigError);
+  BOOST_CHECK_THROW(Conv2D({.in_channels = 1, .out_channels = 1, .kernel = {3, 0}}), ConfigError);
 }
 
 BOOST_AUTO_TEST_CASE(conv2d_declares_weight_and_bias_with_fans) {
@@ -240,4 +333,34 @@ BOOST_AUTO_TEST_CASE(conv2d_shape_error_in_a_network_names_the_layer_path) {
 BOOST_AUTO_TEST_CASE(conv2d_rejects_zero_sizes) {
   BOOST_CHECK_THROW(Conv2D({.in_channels = 0, .out_channels = 4}), ConfigError);
   BOOST_CHECK_THROW(Conv2D({.in_channels = 1, .out_channels = 4, .stride = 0}), ConfigError);
+}
+
+// Sizes whose products or sums do not fit are refused when the layer is made, naming the
+// value; before, kernel² wrapped to 0, every check passed and infer crashed in im2col.
+BOOST_AUTO_TEST_CASE(conv2d_refuses_a_kernel_whose_square_overflows) {
+  const std::string e = error_of<ConfigError>([] {
+    const Conv2D conv({.in_channels = 1, .out_channels = 1, .kernel = 1ULL << 32,
+                       .padding = 1ULL << 31});
+    Rng rng(1);
+    conv.infer(conv.init<double>(Shape{1, 8, 8}, he_uniform(), rng), arma::mat(64, 1));
+  });
+  BOOST_TEST(contains(e, "kernel"), e);
+  BOOST_TEST(contains(e, "4294967296"), e);
+}
+
+// Before, 2 × padding wrapped to 2: output_shape reported (2, 8, 8) and infer returned zeros.
+BOOST_AUTO_TEST_CASE(conv2d_refuses_a_padding_whose_double_overflows) {
+  const std::string e = error_of<ConfigError>([] {
+    const Conv2D conv({.in_channels = 1, .out_channels = 2, .kernel = 3,
+                       .padding = (1ULL << 63) + 1});
+    conv.output_shape(Shape{1, 8, 8});
+  });
+  BOOST_TEST(contains(e, "padding"), e);
+  BOOST_TEST(contains(e, "9223372036854775809"), e);
+}
+
+BOOST_AUTO_TEST_CASE(conv2d_refuses_an_input_whose_padded_side_overflows) {
+  const Conv2D conv({.in_channels = 1, .out_channels = 1, .kernel = 3, .padding = 1ULL << 61});
+  const std::string e = shape_error_of([&] { conv.output_shape(Shape{1, max_size, 1}); });
+  BOOST_TEST(contains(e, "height"), e);
 }

@@ -70,3 +70,27 @@ BOOST_AUTO_TEST_CASE(dense_rejects_zero_sizes_and_wrong_inputs) {
   BOOST_TEST(contains(dy_error, "expected dy (3 × 2)"), dy_error);
   BOOST_TEST(contains(dy_error, "got (3 × 5)"), dy_error);
 }
+
+// Before, Armadillo's std::logic_error escaped init: a weight of 2^80 values wraps a size_t.
+BOOST_AUTO_TEST_CASE(dense_refuses_a_weight_whose_size_overflows) {
+  const std::string e = error_of<ConfigError>([] {
+    Rng rng(1);
+    Dense(std::size_t(1) << 40, std::size_t(1) << 40).init<float>(Shape{std::size_t(1) << 40},
+                                                                   xavier_uniform(), rng);
+  });
+  BOOST_TEST(contains(e, "1099511627776 × 1099511627776"), e);
+}
+
+// An allocation that cannot succeed is a ConfigError naming the tensor, before any memory is
+// touched: 2^40 values (4 TiB of float) are more than this machine has.
+BOOST_AUTO_TEST_CASE(dense_init_refuses_a_weight_larger_than_memory) {
+  const Dense dense(std::size_t(1) << 20, std::size_t(1) << 20);
+  Rng rng(1);
+  try {
+    dense.init<float>(Shape{std::size_t(1) << 20}, xavier_uniform(), rng);
+    BOOST_ERROR("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    BOOST_TEST(e.path() == "weight");
+    BOOST_TEST(contains(e.what(), "1048576 × 1048576"), e.what());
+  }
+}

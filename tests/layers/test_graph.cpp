@@ -11,21 +11,6 @@
 using namespace layercache;
 using namespace layer_tests;
 
-namespace {
-
-template <class E, class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  BOOST_ERROR("expected an exception");
-  return {};
-}
-
-}  // namespace
-
 BOOST_AUTO_TEST_CASE(a_chain_written_as_a_graph_equals_the_network_bit_for_bit) {
   const Network net{named("a", Dense(4, 6)), named("b", Tanh()), named("c", Dense(6, 3))};
   const Graph graph({.inputs = {{"x", Shape{4}}},

@@ -49,6 +49,14 @@ testing::GradCheckOptions behind_max_pooling() {
   return o;
 }
 
+// A depthwise convolution's input gradient at an image corner is a single product of two
+// small numbers; central differences reach about 1e-6 relative error there.
+testing::GradCheckOptions single_products() {
+  testing::GradCheckOptions o;
+  o.tolerance = 1e-5;
+  return o;
+}
+
 std::vector<LayerCase> layer_table() {
   const testing::GradCheckOptions plain;
   std::vector<LayerCase> table = {
@@ -63,6 +71,11 @@ std::vector<LayerCase> layer_table() {
       {"gelu_tanh_approximation", GELU({.tanh_approximation = true}), Shape{5}, plain},
       {"sigmoid", Sigmoid(), Shape{5}, plain},
       {"tanh", Tanh(), Shape{2, 3, 2}, plain},
+      {"silu", SiLU(), Shape{2, 3, 2}, plain},
+      {"softplus", Softplus(), Shape{5}, plain},
+      {"selu", SELU(), Shape{5}, away_from_zero()},
+      {"hardswish", Hardswish(), Shape{5}, plain},
+      {"mish", Mish(), Shape{2, 3, 2}, plain},
       {"softmax", Softmax(), Shape{6}, plain},
       {"softmax_over_an_image", Softmax(), Shape{2, 2, 2}, plain},
       {"log_softmax", LogSoftmax(), Shape{6}, plain},
@@ -78,6 +91,29 @@ std::vector<LayerCase> layer_table() {
       {"max_pool2d_kernel3_stride2_overlapping", MaxPool2D({.kernel = 3, .stride = 2}),
        Shape{2, 6, 5}, plain},
       {"max_pool2d_default_stride_is_kernel", MaxPool2D({.kernel = 3}), Shape{2, 7, 6}, plain},
+      {"conv2d_rectangular_strided_padded_per_axis",
+       Conv2D({.in_channels = 2, .out_channels = 3, .kernel = {3, 2}, .stride = {2, 1},
+               .padding = {1, 2}}),
+       Shape{2, 6, 5}, plain},
+      {"conv2d_same_padding_dilated",
+       Conv2D({.in_channels = 2, .out_channels = 2, .kernel = 3,
+               .padding = Padding2D::same_size(), .dilation = 2}),
+       Shape{2, 6, 5}, plain},
+      {"conv2d_groups", Conv2D({.in_channels = 4, .out_channels = 6, .padding = 1, .groups = 2}),
+       Shape{4, 5, 4}, plain},
+      {"conv2d_depthwise", Conv2D({.in_channels = 3, .out_channels = 3, .groups = 3}),
+       Shape{3, 5, 6}, single_products()},
+      {"max_pool2d_padded", MaxPool2D({.kernel = 3, .stride = 2, .padding = 1}), Shape{2, 6, 5},
+       plain},
+      {"max_pool2d_rectangular_padded_per_axis",
+       MaxPool2D({.kernel = {3, 2}, .stride = {2, 1}, .padding = {1, 0}}), Shape{2, 6, 5}, plain},
+      {"max_pool2d_same_padding", MaxPool2D({.kernel = 3, .stride = 2, .padding = Padding2D::same_size()}),
+       Shape{2, 6, 5}, plain},
+      {"avg_pool2d", AvgPool2D({.kernel = 2}), Shape{2, 6, 5}, plain},
+      {"avg_pool2d_padded_rectangular",
+       AvgPool2D({.kernel = {3, 2}, .stride = 1, .padding = {1, 0}, .count_padding = false}),
+       Shape{2, 5, 4}, plain},
+      {"global_avg_pool2d", GlobalAvgPool2D(), Shape{3, 4, 5}, plain},
       {"flatten", Flatten(), Shape{2, 3, 4}, plain},
       {"reshape", Reshape(Shape{4, 6}), Shape{2, 3, 4}, plain},
       {"reshape_flat_rows_to_an_image", Reshape(Shape{1, 4, 6}), Shape{24}, plain},

@@ -84,4 +84,28 @@ BOOST_AUTO_TEST_CASE(max_pool2d_floors_output_sizes_and_rejects_small_inputs) {
   BOOST_TEST(contains(flat, "expected input (channels, height, width), got (64)"), flat);
 }
 
+BOOST_AUTO_TEST_CASE(max_pool2d_padding_is_never_the_maximum) {
+  // The image −[1 2 3; 4 5 6; 7 8 9]; 2 × 2 windows, stride 2, padding 1: the windows are
+  // {x00}, {x01, x02}, {x10, x20}, {x11, x12, x21, x22} (padding would win if it were 0).
+  const arma::mat x = -arma::vec{1, 4, 7, 2, 5, 8, 3, 6, 9};
+  const MaxPool2D pool({.kernel = 2, .stride = 2, .padding = 1});
+  const auto out = pool.forward(Tree<double>{}, x, Shape{1, 3, 3});
+  BOOST_TEST((out.shape == Shape{1, 2, 2}));
+  const arma::mat expected = arma::vec{-1, -4, -2, -5};
+  BOOST_TEST(arma::approx_equal(out.y(), expected, "absdiff", 0.0), "got\n" << out.y());
+  BOOST_TEST(arma::approx_equal(pool.infer(Tree<double>{}, x, Shape{1, 3, 3}), expected,
+                                "absdiff", 0.0));
+  const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, arma::vec{1, 2, 3, 4}).dx;
+  const arma::mat expected_dx = arma::vec{1, 2, 0, 3, 4, 0, 0, 0, 0};
+  BOOST_TEST(arma::approx_equal(dx, expected_dx, "absdiff", 0.0), "got\n" << dx);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_rejects_padding_not_smaller_than_the_kernel) {
+  const std::string e = error_of<ConfigError>([] { MaxPool2D({.kernel = 2, .padding = {0, 2}}); });
+  BOOST_TEST(contains(e, "padding 0 × 2"), e);
+  BOOST_CHECK_THROW(MaxPool2D({.kernel = {2, 0}}), ConfigError);
+}
+
 // ---- Flatten and Reshape ------------------------------------------------------------------
+
+

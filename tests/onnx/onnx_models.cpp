@@ -99,6 +99,23 @@ std::vector<Model> models() {
                Parallel({Dense(16, 16), Tanh()}, Merge::add),
                Parallel{Dense(16, 8), Identity(), Dense(16, 4)}, Dense(28, 10)}},
       {"graph", Network{named("halves", two_halves()), Tanh()}},
+      {"window_layers",
+       Network{Conv2D({.in_channels = 1, .out_channels = 4, .kernel = {5, 3}, .stride = {2, 1},
+                       .padding = {2, 0}}),                                // (4, 14, 26)
+               SiLU(),
+               MaxPool2D({.kernel = 3, .stride = 2, .padding = 1}),       // (4, 7, 13)
+               Conv2D({.in_channels = 4, .out_channels = 4, .kernel = 3,
+                       .padding = Padding2D::same_size(), .groups = 4}),  // depthwise
+               Mish(),
+               Conv2D({.in_channels = 4, .out_channels = 6, .kernel = {2, 3}, .stride = 2,
+                       .padding = Padding2D::same_size(), .dilation = {1, 2},
+                       .groups = 2}),                                      // (6, 4, 7)
+               Hardswish(),
+               AvgPool2D({.kernel = 2, .stride = 1, .padding = 1}),       // (6, 5, 8)
+               SELU(),
+               AvgPool2D({.kernel = {3, 2}, .padding = {1, 1}, .count_padding = false}),
+               Softplus(),                                                  // (6, 2, 5)
+               GlobalAvgPool2D(), Dense(6, 10)}},
       // ONNX Runtime's CPU provider has no float64 Conv: a float64 model without one.
       {"mlp_float64", Network{Dense(784, 64), Tanh(), Dense(64, 10), Softmax()}, true},
   };

@@ -1,4 +1,5 @@
-// Element-wise activations: ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh. Each maps every
+// Element-wise activations: ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, SiLU (Swish),
+// Softplus, SELU, Hardswish, Mish. Each maps every
 // entry y = f(x) of a batch of any shape, and backward gives dx = dy ⊙ f'(x), with f'
 // written in terms of the one tensor the layer's cache keeps (ElementwiseLayer). The math of
 // each is in src/layers/activations.cpp, forward and backward side by side; formulas:
@@ -172,6 +173,104 @@ class Tanh : public ElementwiseLayer<Tanh> {
   T input_gradient(T y, T dy) const;
 };
 
+/// Sigmoid-weighted linear unit, also called Swish: with σ the logistic sigmoid,
+///   forward:  y = x·σ(x)
+///   backward: dx = dy·(σ(x) + x·σ(x)·(1 − σ(x)))
+/// Keeps its input (the output is not monotonic).
+class SiLU : public ElementwiseLayer<SiLU> {
+ public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "silu";
+  /// Backward reads the input.
+  static constexpr Keeps keeps = Keeps::input;
+  /// y = x·σ(x).
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy·(σ(x) + x·σ(x)·(1 − σ(x))).
+  template <class T>
+  T input_gradient(T x, T dy) const;
+};
+
+/// Swish is SiLU (Swish with β = 1).
+using Swish = SiLU;
+
+/// Softplus, a smooth ReLU, computed without overflow as max(x, 0) + log(1 + e^−|x|).
+///   forward:  y = log(1 + eˣ)
+///   backward: dx = dy·σ(x)
+/// Keeps its input (σ(x) from y would lose precision where y is large).
+class Softplus : public ElementwiseLayer<Softplus> {
+ public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "softplus";
+  /// Backward reads the input.
+  static constexpr Keeps keeps = Keeps::input;
+  /// y = log(1 + eˣ).
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy·σ(x).
+  template <class T>
+  T input_gradient(T x, T dy) const;
+};
+
+/// Scaled exponential linear unit (Klambauer et al.), with the fixed constants
+/// λ = 1.0507009873554804934 and α = 1.6732632423543772848 that make it self-normalizing.
+/// Keeps its output (y > 0 exactly where x > 0; for x ≤ 0 the derivative λ·α·eˣ is y + λ·α).
+///   forward:  y = λ·x if x > 0, else λ·α·(eˣ − 1)
+///   backward: dx = λ·dy where y > 0, else dy·(y + λ·α)
+class SELU : public ElementwiseLayer<SELU> {
+ public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "selu";
+  /// Backward reads the output.
+  static constexpr Keeps keeps = Keeps::output;
+  /// λ.
+  static constexpr double scale = 1.0507009873554804934193349852946;
+  /// α.
+  static constexpr double alpha = 1.6732632423543772848170429916717;
+  /// y = λ·x if x > 0, else λ·α·(eˣ − 1).
+  template <class T>
+  T apply(T x) const;
+  /// dx = λ·dy where y > 0, else dy·(y + λ·α).
+  template <class T>
+  T input_gradient(T y, T dy) const;
+};
+
+/// Hard swish (Howard et al., MobileNetV3), a piecewise quadratic SiLU:
+///   forward:  y = 0 if x ≤ −3,  x·(x + 3)/6 if −3 < x < 3,  x if x ≥ 3
+///   backward: dx = 0 if x ≤ −3,  dy·(2x + 3)/6 if −3 < x < 3,  dy if x ≥ 3
+/// Keeps its input (the output is not monotonic).
+class Hardswish : public ElementwiseLayer<Hardswish> {
+ public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "hardswish";
+  /// Backward reads the input.
+  static constexpr Keeps keeps = Keeps::input;
+  /// y = x·min(max(x + 3, 0), 6)/6.
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy·(2x + 3)/6 inside (−3, 3), dy above, 0 below.
+  template <class T>
+  T input_gradient(T x, T dy) const;
+};
+
+/// Mish (Misra), a self-gated softplus: with sp(x) = log(1 + eˣ) and σ the sigmoid,
+///   forward:  y = x·tanh(sp(x))
+///   backward: dx = dy·(tanh(sp(x)) + x·σ(x)·(1 − tanh²(sp(x))))
+/// Keeps its input (the output is not monotonic).
+class Mish : public ElementwiseLayer<Mish> {
+ public:
+  /// The layer's kind.
+  static constexpr const char* kind_name = "mish";
+  /// Backward reads the input.
+  static constexpr Keeps keeps = Keeps::input;
+  /// y = x·tanh(log(1 + eˣ)).
+  template <class T>
+  T apply(T x) const;
+  /// dx = dy·(tanh(sp) + x·σ(x)·(1 − tanh²(sp))).
+  template <class T>
+  T input_gradient(T x, T dy) const;
+};
+
 // Compiled once in src/layers/activations.cpp.
 extern template class LayerImpl<ReLU, OneTensorCache>;
 extern template class LayerImpl<LeakyReLU, OneTensorCache>;
@@ -179,5 +278,10 @@ extern template class LayerImpl<ELU, OneTensorCache>;
 extern template class LayerImpl<GELU, OneTensorCache>;
 extern template class LayerImpl<Sigmoid, OneTensorCache>;
 extern template class LayerImpl<Tanh, OneTensorCache>;
+extern template class LayerImpl<SiLU, OneTensorCache>;
+extern template class LayerImpl<Softplus, OneTensorCache>;
+extern template class LayerImpl<SELU, OneTensorCache>;
+extern template class LayerImpl<Hardswish, OneTensorCache>;
+extern template class LayerImpl<Mish, OneTensorCache>;
 
 }  // namespace layercache

@@ -2,24 +2,33 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 
 #include "layercache/layer_impl.hpp"
+#include "layercache/layers/window2d.hpp"
 
 namespace layercache {
 
 /// Options of Conv2D. in_channels and out_channels have no sensible default and must be set:
-/// Conv2D({.in_channels = 1, .out_channels = 32, .kernel = 3}).
+/// Conv2D({.in_channels = 1, .out_channels = 32, .kernel = 3}). Every size is per axis
+/// (height, width); a single number means both: `.kernel = {3, 5}`, `.stride = 2`.
 struct Conv2DOptions {
   /// Channels of the input image (c of the input shape (c, h, w)).
   std::size_t in_channels = 0;
   /// Channels of the output image (number of filters).
   std::size_t out_channels = 0;
-  /// Side of the square kernel.
-  std::size_t kernel = 3;
-  /// Step between neighbouring windows, the same along height and width.
-  std::size_t stride = 1;
-  /// Zeros added on every side of each input channel.
-  std::size_t padding = 0;
+  /// Taps of the kernel along the height and the width.
+  Size2 kernel = 3;
+  /// Step between neighbouring windows along the height and the width.
+  Size2 stride = 1;
+  /// Zeros added above and below, left and right of each input channel; or
+  /// Padding2D::same_size() for an output of ⌈input / stride⌉ along each axis.
+  Padding2D padding = 0;
+  /// Step between neighbouring kernel taps (1: adjacent pixels; 2: every other pixel).
+  Size2 dilation = 1;
+  /// Channel groups: group g's out_channels / groups filters see only its in_channels /
+  /// groups input channels. groups = in_channels = out_channels is a depthwise convolution.
+  std::size_t groups = 1;
   /// Add a learned bias b (out_channels × 1), one value per output channel.
   bool bias = true;
 };
@@ -32,7 +41,7 @@ struct Conv2DOptions {
 template <class T>
 struct Conv2DCache : Cache {
   ConstBuffer<T> x;         ///< input (c·h·w × batch); its shape (c, h, w) is input_shape()
-  arma::Mat<T> workspace;   ///< forward scratch, one block's im2col (P·nb × c·k·k) then GEMM result (P·nb × o)
+  arma::Mat<T> workspace;   ///< forward scratch, one block's im2col (P·nb × c·kh·kw) then GEMM result (P·nb × o)
 
   /// The input's buffer and the scratch.
   void for_each_buffer(const BufferVisitor& f) const override {
@@ -41,25 +50,30 @@ struct Conv2DCache : Cache {
   }
 };
 
-/// 2-D convolution (cross-correlation, as in PyTorch) with a square kernel k, stride s and
-/// zero padding p, of inputs of shape (c, h, w) into outputs of shape (o, h_out, w_out) with
-///   h_out = ⌊(h + 2p − k) / s⌋ + 1,   w_out = ⌊(w + 2p − k) / s⌋ + 1.
-/// Params: weight (o × c·k·k) and, unless disabled, bias (o × 1). Column j = (ci·k + kw)·k + kh
-/// of the weight holds kernel position (kh, kw) of input channel ci, i.e. each row is the
-/// kernel stored like an arma::Cube(k, k, c) (PyTorch's (o, c, kh, kw) weight, with every k×k
-/// kernel transposed).
-///   forward:  y[oc, i, j] = b[oc] + Σ_{ci, kh, kw} W[oc, ci, kh, kw] · x[ci, i·s + kh − p, j·s + kw − p]
-///             computed as Y = col(x) · Wᵀ with col(x) the im2col matrix ((h_out·w_out) × c·k·k)
-///             per sample, whose row for output pixel (i, j) is its receptive field.
+/// 2-D convolution (cross-correlation, as in PyTorch) of inputs of shape (c, h, w) into outputs
+/// of shape (o, h_out, w_out), with a kernel of kh × kw taps dilated by (dh, dw), strides
+/// (sh, sw), zero padding (ph, pw) on each side (or "same") and g channel groups:
+///   h_out = ⌊(h + 2·ph − dh·(kh − 1) − 1) / sh⌋ + 1   (w_out alike).
+/// Params: weight (o × (c/g)·kh·kw) and, unless disabled, bias (o × 1). Column
+/// (ci·kw + j)·kh + i of the weight holds tap (i, j) of input channel ci of the filter's group,
+/// i.e. each row is the kernel stored like an arma::Cube(kh, kw, c/g) (PyTorch's
+/// (o, c/g, kh, kw) weight, with every kernel transposed).
+///   forward:  y[oc, r, q] = b[oc] + Σ_{ci in oc's group, i, j} W[oc, ci, i, j] ·
+///                                   x[ci, r·sh + i·dh − ph, q·sw + j·dw − pw]
+///             computed as Y = col(x) · Wᵀ per group, with col(x) the im2col matrix
+///             ((h_out·w_out) × c·kh·kw) per sample, whose row for output pixel (r, q) is its
+///             receptive field.
 ///   backward: dW = Σ_samples dYᵀ · col(x),   db = Σ_samples, pixels dY,
-///             dx = col2im(dY · W)  (col2im adds each patch entry back to the pixel it came from).
+///             dx = col2im(dY · W)  (col2im adds each patch entry back to the pixel it came from),
+///             each product taken per group.
 /// The input shape passed by the network must be the rank-3 image shape (c, h, w), e.g.
 /// Shape{1, 28, 28}; a flat shape such as (784) is a ShapeError.
 class Conv2D : public LayerImpl<Conv2D, Conv2DCache> {
  public:
   /// The layer's kind.
   static constexpr const char* kind_name = "conv2d";
-  /// A convolution with the given options; throws ConfigError on zero sizes.
+  /// A convolution with the given options; throws ConfigError on zero sizes, channels that
+  /// the groups do not divide, or sizes whose products overflow.
   explicit Conv2D(Conv2DOptions options);
 
   Shape output_shape(const Shape& input) const override;
@@ -67,6 +81,9 @@ class Conv2D : public LayerImpl<Conv2D, Conv2DCache> {
 
   /// The options the layer was built with.
   const Conv2DOptions& options() const noexcept { return options_; }
+  /// The windows along the height and the width for an input of shape (c, h, w) that
+  /// output_shape accepts: where the padding of "same" falls, for exporters.
+  std::pair<WindowAxis, WindowAxis> windows(const Shape& input) const;
 
   /// Y = col(x) · Wᵀ + b (see LayerImpl).
   template <class T>
