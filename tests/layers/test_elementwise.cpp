@@ -1,4 +1,4 @@
-// Specification of the behaviour every activation shares through ActivationLayer: any
+// Specification of the behaviour every activation shares through ElementwiseLayer: any
 // shape in, the same shape out; rows checked against the shape; dy and cache checks;
 // no dx when nobody needs it; buffers reused across steps.
 #include <boost/test/unit_test.hpp>
