@@ -342,7 +342,8 @@ BOOST_AUTO_TEST_CASE(conv2d_refuses_a_kernel_whose_square_overflows) {
     const Conv2D conv({.in_channels = 1, .out_channels = 1, .kernel = 1ULL << 32,
                        .padding = 1ULL << 31});
     Rng rng(1);
-    conv.infer(conv.init<double>(Shape{1, 8, 8}, he_uniform(), rng), arma::mat(64, 1));
+    conv.infer(conv.init<double>(Shape{1, 8, 8}, he_uniform(), rng), arma::mat(64, 1),
+               Shape{1, 8, 8});
   });
   BOOST_TEST(contains(e, "kernel"), e);
   BOOST_TEST(contains(e, "4294967296"), e);
