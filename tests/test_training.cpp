@@ -780,6 +780,30 @@ BOOST_AUTO_TEST_CASE(evaluate_and_predict_in_batches_equal_one_full_pass) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(fit_moves_the_state_and_evaluate_and_predict_infer_with_it) {
+  // After fit, the state holds running statistics; evaluate and predict run in inference
+  // (BatchNorm on the running statistics, Dropout the identity), so batches of any size on
+  // any threads give infer's outputs on the whole data, not the batches' own statistics.
+  const Network net{Dense(2, 8), BatchNorm(8), ReLU(), Dropout({.rate = 0.3}), Dense(8, 2)};
+  const Dataset<float> data = blobs(103, 3);
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state = net.init_state(data.shape);
+  const TreeF initial_state = state;
+  fit(net, params, state, adam({.learning_rate = 0.01}), SoftmaxCrossEntropy(), data,
+      {.epochs = 3, .batch_size = 16, .progress = Progress::silent});
+  BOOST_TEST(!state.identical(initial_state));
+  const arma::fmat full = net.infer(params, data.x, data.shape, state);
+  BOOST_TEST(!arma::approx_equal(full, net.infer(params, data.x, data.shape, initial_state),
+                                 "absdiff", 1e-3f));
+  for (const std::size_t threads : {1u, 2u}) {
+    const arma::fmat batched = predict(net, params, state, data.x, data.shape, 10, threads);
+    BOOST_TEST(arma::approx_equal(full, batched, "absdiff", 0.0f), threads << " threads");
+    const Metrics m = evaluate(net, params, state, SoftmaxCrossEntropy(), data, 7, threads);
+    BOOST_TEST(m.accuracy == accuracy(full, data.labels), boost::test_tools::tolerance(1e-12));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(evaluate_names_a_bad_label_by_its_index_in_the_data_on_any_thread_count) {
   const Network net = small_net();
   Dataset<float> data = blobs(90, 3);
@@ -1127,4 +1151,37 @@ BOOST_AUTO_TEST_CASE(a_network_with_state_is_split_across_threads_not_run_on_one
   train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x, Shape{4}, labels,
              Needs{.input = false}, Context{}, ws);
   BOOST_TEST(ws.dy.n_cols == 32u);  // the first shard's half of the batch
+}
+
+BOOST_AUTO_TEST_CASE(a_shard_that_fails_releases_the_others_waiting_for_its_batch_sums) {
+  // Shard 1 stops before BatchNorm's sums in forward (a NaN input with check_finite), or
+  // after them but before those of backward (a label out of range): shard 0, waiting for its
+  // sums, must be released, and the step throws the one-pass error and changes nothing.
+  const Network net{Dense(3, 8), BatchNorm(8), Tanh(), Dense(8, 2)};
+  for (const bool nan_input : {true, false}) {
+    Rng rng(6);
+    Trainee t(net, Shape{3}, rng, 0.1, 2, Split::batch);
+    t.state = net.init_state(Shape{3});
+    arma::fmat x(3, 64, arma::fill::randn);
+    arma::uvec labels = arma::randi<arma::uvec>(64, arma::distr_param(0, 1));
+    Context ctx;
+    ctx.check_finite = true;
+    train_step(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), x, Shape{3},
+               labels, Needs{.input = false}, ctx, t.ws);
+    const TreeF params_before = t.params, state_before = t.state;
+    if (nan_input)
+      x(1, 50) = std::numeric_limits<float>::quiet_NaN();
+    else
+      labels[50] = 7;
+    auto step = [&] {
+      train_step(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), x, Shape{3},
+                 labels, Needs{.input = false}, ctx, t.ws);
+    };
+    if (nan_input)
+      BOOST_CHECK_THROW(step(), NumericError);
+    else
+      BOOST_CHECK_THROW(step(), DataError);
+    BOOST_TEST(t.params.identical(params_before));
+    BOOST_TEST(t.state.identical(state_before));
+  }
 }
