@@ -1,8 +1,10 @@
 // layercache side of the peer benchmarks: trains (or runs inference with) the MLP or the CNN
 // of the libtorch twins on Fashion-MNIST and prints one JSON line with the same fields, so
 // benchmarks/run can put the two side by side. Built three times: train_mlp
-// (-DLC_BENCH_NET=mlp), train_cnn, and train_resnet (the MLP with residual blocks, which has
-// no twin: it measures what the combinators cost, allocations per step above all); --mode
+// (-DLC_BENCH_NET=mlp), train_cnn, train_resnet (the MLP with residual blocks, which has
+// no twin: it measures what the combinators cost, allocations per step above all) and
+// train_cnn_bn (the CNN with BatchNorm after each convolution and Dropout before the last
+// layer: what state and masks cost, and that a step with them allocates nothing); --mode
 // infer measures inference throughput.
 //
 // A timed training epoch contains, per mini-batch: gathering the shuffled samples
@@ -45,6 +47,12 @@ Network make_net() {
   if (net_name == "mlp")
     return Network{Dense(784, mlp_width), ReLU(), Dense(mlp_width, mlp_width / 2), ReLU(),
                    Dense(mlp_width / 2, 10)};
+  if (net_name == "cnn_bn")  // the CNN with BatchNorm (the convolutions' bias is its shift)
+    return Network{Conv2D({.in_channels = 1, .out_channels = 32, .kernel = 3, .bias = false}),
+                   BatchNorm(32), ReLU(), MaxPool2D({.kernel = 2, .stride = 2}),
+                   Conv2D({.in_channels = 32, .out_channels = 64, .kernel = 3, .bias = false}),
+                   BatchNorm(64), ReLU(), MaxPool2D({.kernel = 2, .stride = 2}),
+                   Flatten(), Dense(1600, 128), ReLU(), Dropout({.rate = 0.5}), Dense(128, 10)};
   return Network{Conv2D({.in_channels = 1, .out_channels = 32, .kernel = 3}), ReLU(), MaxPool2D({.kernel = 2, .stride = 2}),
                  Conv2D({.in_channels = 32, .out_channels = 64, .kernel = 3}), ReLU(), MaxPool2D({.kernel = 2, .stride = 2}),
                  Flatten(), Dense(1600, 128), ReLU(), Dense(128, 10)};
@@ -112,6 +120,8 @@ int main(int argc, char** argv) {
   Rng rng(opt.seed);
   Trainer trainer{net, net.init(data.shape, he_normal(), rng), net.init_state(data.shape)};
   trainer.opt_state = trainer.optimizer.init(trainer.params);
+  Rng draws(opt.seed + 1);  // Dropout's masks
+  trainer.ctx.rng = &draws;
   trainer.workspace.threads = split_training ? std::size_t(opt.threads) : 1;
   trainer.workspace.split = opt.strategy == "layers" ? Split::layers : Split::batch;
 
@@ -185,7 +195,7 @@ int main(int argc, char** argv) {
       .integer("openblas_threads", blas_threads())
       .str("blas_core", blas_info().core)
       .integer("batch", static_cast<long long>(opt.batch))
-      .integer("width", net_name != "cnn" ? static_cast<long long>(mlp_width) : 0)
+      .integer("width", net_name.rfind("cnn", 0) != 0 ? static_cast<long long>(mlp_width) : 0)
       .integer("warmup", opt.warmup)
       .str("set", train ? "train" : "test");
   add_timing(j, n, samples_timed, epoch_s, epoch_cpu_s, contention, load_start);

@@ -98,6 +98,7 @@ Needs Needs::child(std::string_view name, bool child_input) const noexcept {
   Needs n;
   n.input = child_input;
   n.executor = executor;
+  n.batch_reduction = batch_reduction;
   if (frozen) n.frozen = frozen->all() ? frozen : frozen->child(name);
   return n;
 }
@@ -255,7 +256,7 @@ Tree<T> tensors_from_specs(const std::vector<TensorSpec>& specs, const Initializ
   Tree<T> out;
   for (const auto& spec : specs) {
     arma::mat m = allocate_tensor<T>(spec);
-    if (spec.role == Role::scale)
+    if (spec.role == Role::scale || spec.role == Role::running_variance)
       m.ones();
     else if (initializer && (spec.role == Role::weight || spec.role == Role::other))
       (*initializer)(m, spec, *rng);

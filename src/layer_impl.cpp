@@ -25,6 +25,12 @@ std::string listing(const std::vector<std::string>& names) {
   return out;
 }
 
+// The question an error about a layer's params (or state) ends with.
+std::string made_by(bool of_state) {
+  return of_state ? "was this state made by this layer's init_state?"
+                  : "were these params made by this layer's init?";
+}
+
 // The names of the entries a layer declares for its node of params (or state): its parts,
 // then its own tensors (the order init makes them in).
 std::vector<std::string> declared_names(const Declaration& d, bool of_state) {
@@ -64,10 +70,9 @@ template <class T>
   for (const auto& name : names)
     if (std::find(found.begin(), found.end(), name) == found.end())
       throw ConfigError(std::string("missing ") + (of_state ? "state" : "parameter") + " '" +
-                        name + "' (the " + what + " given have: " +
-                        (found.empty() ? std::string("nothing") : listing(found)) +
-                        "); were these " + what + " made by this layer's " +
-                        (of_state ? "init_state" : "init") + "?");
+                        name + "' (the " + what + (of_state ? " given has: " : " given have: ") +
+                        (found.empty() ? std::string("nothing") : listing(found)) + "); " +
+                        made_by(of_state));
   throw ConfigError(std::string(what) + " entries do not match the declaration");  // unreachable
 }
 
@@ -99,8 +104,7 @@ void check_node(const Layer& layer, const Declaration& d, const Tree<T>& node, b
     const arma::Mat<T>& m = entry->value();
     if (m.n_rows != specs[i].rows || m.n_cols != specs[i].cols)
       throw ShapeError("expected " + dims(specs[i].rows, specs[i].cols) + ", got " +
-                           dims(m.n_rows, m.n_cols) + "; were these " + what +
-                           " made by this layer's " + (of_state ? "init_state" : "init") + "?",
+                           dims(m.n_rows, m.n_cols) + "; " + made_by(of_state),
                        specs[i].name);
   }
   if (!match) throw_entries(layer, d, node, of_state);
@@ -166,6 +170,16 @@ Rng& LayerCall<T>::rng() const {
     throw ConfigError("this layer draws random numbers: set Context::rng (fit and train_step "
                       "do; a hand-written forward passes one)");
   return *ctx_->rng;
+}
+
+template <class T>
+void LayerCall<T>::sum_over_batch(arma::Mat<T>& values) const {
+  if (ctx_->batch_reduction) ctx_->batch_reduction->sum(values.memptr(), values.n_elem);
+}
+
+template <class T>
+void Gradients<T>::sum_over_batch(arma::Mat<T>& values) const {
+  if (needs_->batch_reduction) needs_->batch_reduction->sum(values.memptr(), values.n_elem);
 }
 
 template <class T>

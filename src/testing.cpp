@@ -28,14 +28,14 @@ Tree<double> random_params(const Layer& layer, const Shape& shape, Rng& rng) {
   return params;
 }
 
-// L = Σ r ⊙ y for the current params and input (training mode, fresh rng each time so that
-// layers that draw get the same draws on every evaluation).
-double projected(const Layer& layer, const Tree<double>& params, const arma::mat& x,
-                 const Shape& shape, const arma::mat& r, std::uint64_t seed) {
+// L = Σ r ⊙ y for the current params and input (in the checks' mode, fresh rng each time so
+// that layers that draw get the same draws on every evaluation).
+double projected(const Layer& layer, const Tree<double>& params, const Tree<double>& state,
+                 const arma::mat& x, const Shape& shape, const arma::mat& r, std::uint64_t seed,
+                 Mode mode) {
   Rng rng(seed);
-  Context ctx;
-  ctx.rng = &rng;
-  const auto out = layer.forward(params, x, shape, ctx);
+  const Context ctx{mode, &rng, false, nullptr, nullptr};
+  const auto out = layer.forward(params, x, shape, ctx, state);
   return arma::accu(r % out.y());
 }
 
@@ -121,9 +121,16 @@ GradCheckResult check_gradients(const Layer& layer, const Shape& input_shape,
   return check_gradients(layer, params, x, input_shape, options);
 }
 
+GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params,
+                                const arma::mat& x, const Shape& input_shape,
+                                const GradCheckOptions& options) {
+  return check_gradients(layer, params, layer.init_state<double>(input_shape), x, input_shape,
+                         options);
+}
+
 GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params_in,
-                                const arma::mat& x_in, const Shape& input_shape,
-                                const GradCheckOptions& o) {
+                                const Tree<double>& state, const arma::mat& x_in,
+                                const Shape& input_shape, const GradCheckOptions& o) {
   GradCheckResult result;
   result.tolerance = o.tolerance;
   result.worst.relative_error = 0;
@@ -132,9 +139,8 @@ GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params_i
   const std::uint64_t draw_seed = o.seed + 1;
 
   Rng rng(draw_seed);
-  Context ctx;
-  ctx.rng = &rng;
-  const auto fwd = layer.forward(params, x, input_shape, ctx);
+  const Context ctx{o.mode, &rng, false, nullptr, nullptr};
+  const auto fwd = layer.forward(params, x, input_shape, ctx, state);
   Rng proj_rng(o.seed + 2);
   arma::mat r(fwd.y().n_rows, fwd.y().n_cols);
   const double scale = 1.0 / std::sqrt(double(std::max<arma::uword>(r.n_elem, 1)));
@@ -143,7 +149,9 @@ GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params_i
   Needs needs;
   needs.input = o.check_input;
   const auto bwd = layer.backward(params, *fwd.cache, r, needs);
-  auto evaluate = [&] { return projected(layer, params, x, input_shape, r, draw_seed); };
+  auto evaluate = [&] {
+    return projected(layer, params, state, x, input_shape, r, draw_seed, o.mode);
+  };
 
   if (o.check_input) compare("input", x, bwd.dx, evaluate, o, result);
   params.for_each([&](const std::string& path, arma::mat& p) {
@@ -172,16 +180,14 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
   };
   Rng rng(o.seed);
   const Tree<double> params = random_params(layer, input_shape, rng);
+  const Tree<double> state = layer.init_state<double>(input_shape);
   const arma::mat x = random_input(input_shape, o, rng);
-  auto context = [&](Rng& r) {
-    Context ctx;
-    ctx.rng = &r;
-    return ctx;
-  };
+  auto context = [&](Rng& r) { return Context{o.mode, &r, false, nullptr, nullptr}; };
 
   Rng r1(o.seed + 1), r2(o.seed + 1);
-  const auto first = layer.forward(params, x, input_shape, context(r1));
-  const auto second = layer.forward(params, x, input_shape, context(r2));
+  const Rng::State unused = r1.state();
+  const auto first = layer.forward(params, x, input_shape, context(r1), state);
+  const auto second = layer.forward(params, x, input_shape, context(r2), state);
   const Shape predicted = layer.output_shape(input_shape);
   check("output shape", first.shape == predicted && first.y().n_rows == predicted.size() &&
                             first.y().n_cols == x.n_cols,
@@ -189,6 +195,21 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
             " with " + std::to_string(first.y().n_rows) + " rows");
   check("forward is repeatable", bit_equal(first.y(), second.y()),
         "two forward calls on the same input gave different outputs");
+  if (r1.state() != unused)
+    check("draws are reproducible from the same seed", r1.state() == r2.state(),
+          "two forward calls from the same seed drew different amounts from the rng");
+
+  // State: a training forward returns the new state, shaped like init_state's; a forward in
+  // infer mode returns none.
+  if (o.mode == Mode::train) {
+    const bool stateless = state.n_tensors() == 0;
+    check("a training forward returns state shaped like state_specs",
+          stateless ? first.state.n_tensors() == 0 : state.same_structure(first.state),
+          stateless ? "a layer without state returned state"
+                    : "the new state has other entries or shapes than init_state makes");
+    check("the new state is repeatable", first.state.identical(second.state),
+          "two forward calls on the same input returned different new state");
+  }
 
   arma::mat dy(first.y().n_rows, first.y().n_cols);
   for (double& v : dy) v = rng.normal();
@@ -205,31 +226,51 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
   const arma::mat other = random_input(input_shape, o, rng);
   {
     Rng r(o.seed + 3);
-    const auto between = layer.forward(params, other, input_shape, context(r));
+    const auto between = layer.forward(params, other, input_shape, context(r), state);
     const auto g3 = layer.backward(params, *first.cache, dy);
     check("backward reads only its cache", bit_equal(g3.dx, g1.dx) && g3.grads.identical(g1.grads),
           "after a forward on another batch, backward on the first batch's cache gave other "
           "results; does the layer keep values in itself instead of in its cache?");
   }
 
-  const arma::mat inferred = layer.infer(params, x, input_shape);
-  const double scale = std::max(1.0, arma::abs(first.y()).max());
-  const bool infer_ok = inferred.n_rows == first.y().n_rows && inferred.n_cols == first.y().n_cols &&
-                        arma::abs(inferred - first.y()).max() <= 1e-12 * scale;
-  check("infer equals forward", infer_ok, "infer's output differs from forward's output");
+  // A forward in infer mode runs without an rng (it must draw nothing), returns no state,
+  // and gives what infer gives.
+  ForwardResult<double> in_infer_mode;
+  std::string infer_mode_error;
+  try {
+    layer.forward(params, x, input_shape, Context{Mode::infer, nullptr, false, nullptr, nullptr},
+                  in_infer_mode, state);
+  } catch (const std::exception& e) {
+    infer_mode_error = e.what();
+  }
+  check("a forward in infer mode draws nothing and returns no state",
+        infer_mode_error.empty() && in_infer_mode.state.n_tensors() == 0,
+        infer_mode_error.empty() ? "it returned new state"
+                                 : "it threw without an rng: " + infer_mode_error);
+  if (infer_mode_error.empty()) {
+    const arma::mat inferred = layer.infer(params, x, input_shape, state);
+    const arma::mat& forwarded = in_infer_mode.y();
+    const double scale = std::max(1.0, arma::abs(forwarded).max());
+    const bool infer_ok = inferred.n_rows == forwarded.n_rows &&
+                          inferred.n_cols == forwarded.n_cols &&
+                          arma::abs(inferred - forwarded).max() <= 1e-12 * scale;
+    check("infer equals forward in infer mode", infer_ok,
+          "infer's output differs from the output of forward in infer mode");
+  }
 
   // Reuse: run a forward/backward on another batch into the results, then the original
   // batch again; the results must equal the fresh ones bit for bit.
   ForwardResult<double> reused;
   BackwardResult<double> reused_grads;
   Rng r3(o.seed + 3), r4(o.seed + 1);
-  layer.forward(params, other, input_shape, context(r3), reused);
+  layer.forward(params, other, input_shape, context(r3), reused, state);
   layer.backward(params, *reused.cache, arma::mat(dy.n_rows, dy.n_cols, arma::fill::ones), Needs{},
                  reused_grads);
-  layer.forward(params, x, input_shape, context(r4), reused);
+  layer.forward(params, x, input_shape, context(r4), reused, state);
   layer.backward(params, *reused.cache, dy, Needs{}, reused_grads);
-  check("reused forward equals fresh forward", bit_equal(reused.y(), first.y()),
-        "writing into last step's result gave a different output");
+  check("reused forward equals fresh forward",
+        bit_equal(reused.y(), first.y()) && reused.state.identical(first.state),
+        "writing into last step's result gave a different output or new state");
   check("reused backward equals fresh backward",
         bit_equal(reused_grads.dx, g1.dx) && reused_grads.grads.identical(g1.grads),
         "writing into last step's gradients gave different gradients");
@@ -276,7 +317,7 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
   try {
     auto wrong = std::make_shared<const arma::mat>(x.n_rows + 1, x.n_cols, arma::fill::zeros);
     ForwardResult<double> out;
-    layer.forward_into(params, Tree<double>{}, wrong, input_shape, context(r1), out);
+    layer.forward_into(params, state, wrong, input_shape, context(r1), out);
   } catch (const ShapeError&) {
     rejected = true;
   } catch (const std::exception& e) {
@@ -294,15 +335,15 @@ ContractResult check_float_matches_double(const Layer& layer, const Shape& input
   const arma::mat x = random_input(input_shape, o, rng);
   const Tree<float> params_f = convert<float>(params);
   const Tree<double> params_rounded = convert<double>(params_f);
+  const Tree<double> state = layer.init_state<double>(input_shape);
+  const Tree<float> state_f = convert<float>(state);
   const arma::fmat x_f = arma::conv_to<arma::fmat>::from(x);
   const arma::mat x_rounded = arma::conv_to<arma::mat>::from(x_f);
 
   Rng rd(o.seed + 1), rf(o.seed + 1);
-  Context cd, cf;
-  cd.rng = &rd;
-  cf.rng = &rf;
-  const auto yd = layer.forward(params_rounded, x_rounded, input_shape, cd);
-  const auto yf = layer.forward(params_f, x_f, input_shape, cf);
+  const Context cd{o.mode, &rd, false, nullptr, nullptr}, cf{o.mode, &rf, false, nullptr, nullptr};
+  const auto yd = layer.forward(params_rounded, x_rounded, input_shape, cd, state);
+  const auto yf = layer.forward(params_f, x_f, input_shape, cf, state_f);
   const arma::mat yf_d = arma::conv_to<arma::mat>::from(yf.y());
   result.checks.push_back("float matches double");
   const double denom = std::max(arma::abs(yd.y()).max(), 1e-30);

@@ -30,6 +30,12 @@ Dataset<T> ring(std::size_t n, std::uint64_t seed) {
 
 Network ring_net() { return Network{Dense(2, 16), Tanh(), Dense(16, 2)}; }
 
+// ring_net with state (BatchNorm's running statistics) and draws (Dropout's masks): what a
+// resume must carry besides params and optimizer state.
+Network stateful_ring_net() {
+  return Network{Dense(2, 16), BatchNorm(16), Tanh(), Dropout({.rate = 0.2}), Dense(16, 2)};
+}
+
 // Adam on a cosine schedule, with a plateau reduction: every kind of optimizer state a
 // resume must carry (moments, the step count the schedule reads, the plateau's memory).
 Optimizer scheduled_adam() {
@@ -148,35 +154,39 @@ BOOST_AUTO_TEST_CASE(fit_continues_a_run_up_to_options_epochs_and_keeps_its_hist
 }
 
 // The heart of it: train 6 epochs in one go, or 3, save, load in a fresh run object, and 3
-// more; with shuffling, a schedule and a plateau reduction, on 1 and 2 threads.
+// more; with shuffling, a schedule and a plateau reduction, on 1 and 2 threads; and with a
+// network with BatchNorm and Dropout, whose running statistics and masks resume exactly too.
 BOOST_AUTO_TEST_CASE(fit_resumed_from_a_saved_run_ends_bit_identical_to_an_uninterrupted_run) {
-  const Network net = ring_net();
   const Dataset<float> data = ring(160, 4), validation = ring(64, 5);
   const Optimizer opt = scheduled_adam();
-  for (const std::size_t threads : {1u, 2u}) {
-    FitOptions<float> options = quiet(6, threads);
-    options.validation = &validation;
-    TrainStateF whole = init_train_state<float>(net, data.shape, opt, he_normal(), 9);
-    fit(net, whole, opt, SoftmaxCrossEntropy(), data, options);
+  for (const Network& net : {ring_net(), stateful_ring_net()}) {
+    for (const std::size_t threads : {1u, 2u}) {
+      FitOptions<float> options = quiet(6, threads);
+      options.validation = &validation;
+      TrainStateF whole = init_train_state<float>(net, data.shape, opt, he_normal(), 9);
+      fit(net, whole, opt, SoftmaxCrossEntropy(), data, options);
 
-    const TempDir tmp("layercache-resume");
-    TrainStateF first = init_train_state<float>(net, data.shape, opt, he_normal(), 9);
-    options.epochs = 3;
-    fit(net, first, opt, SoftmaxCrossEntropy(), data, options);
-    save_train_state(tmp.file("run.h5"), first);
-    TrainStateF resumed = load_train_state<float>(tmp.file("run.h5"));
-    options.epochs = 6;
-    fit(net, resumed, opt, SoftmaxCrossEntropy(), data, options);
+      const TempDir tmp("layercache-resume");
+      TrainStateF first = init_train_state<float>(net, data.shape, opt, he_normal(), 9);
+      options.epochs = 3;
+      fit(net, first, opt, SoftmaxCrossEntropy(), data, options);
+      save_train_state(tmp.file("run.h5"), first);
+      TrainStateF resumed = load_train_state<float>(tmp.file("run.h5"));
+      options.epochs = 6;
+      fit(net, resumed, opt, SoftmaxCrossEntropy(), data, options);
 
-    BOOST_TEST(resumed.params.identical(whole.params), "threads " << threads);
-    BOOST_TEST(resumed.opt.tree().identical(whole.opt.tree()), "threads " << threads);
-    BOOST_TEST((resumed.rng.state() == whole.rng.state()));
-    BOOST_TEST(resumed.step == whole.step);
-    BOOST_TEST(resumed.history.epochs.size() == 6u);
-    for (std::size_t e = 3; e < 6; ++e)
-      BOOST_TEST(resumed.history.epochs[e].loss == whole.history.epochs[e].loss);
-    // Not trivially so: the epochs after the save moved the params.
-    BOOST_TEST(!resumed.params.identical(first.params));
+      BOOST_TEST(resumed.params.identical(whole.params), "threads " << threads);
+      BOOST_TEST(resumed.state.identical(whole.state), "threads " << threads);
+      BOOST_TEST(resumed.opt.tree().identical(whole.opt.tree()), "threads " << threads);
+      BOOST_TEST((resumed.rng.state() == whole.rng.state()));
+      BOOST_TEST(resumed.step == whole.step);
+      BOOST_TEST(resumed.history.epochs.size() == 6u);
+      for (std::size_t e = 3; e < 6; ++e)
+        BOOST_TEST(resumed.history.epochs[e].loss == whole.history.epochs[e].loss);
+      // Not trivially so: the epochs after the save moved the params (and the state).
+      BOOST_TEST(!resumed.params.identical(first.params));
+      if (whole.state.n_tensors() != 0) BOOST_TEST(!resumed.state.identical(first.state));
+    }
   }
 }
 

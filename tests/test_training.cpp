@@ -780,6 +780,30 @@ BOOST_AUTO_TEST_CASE(evaluate_and_predict_in_batches_equal_one_full_pass) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(fit_moves_the_state_and_evaluate_and_predict_infer_with_it) {
+  // After fit, the state holds running statistics; evaluate and predict run in inference
+  // (BatchNorm on the running statistics, Dropout the identity), so batches of any size on
+  // any threads give infer's outputs on the whole data, not the batches' own statistics.
+  const Network net{Dense(2, 8), BatchNorm(8), ReLU(), Dropout({.rate = 0.3}), Dense(8, 2)};
+  const Dataset<float> data = blobs(103, 3);
+  Rng rng(2);
+  TreeF params = net.init(data.shape, he_normal(), rng);
+  TreeF state = net.init_state(data.shape);
+  const TreeF initial_state = state;
+  fit(net, params, state, adam({.learning_rate = 0.01}), SoftmaxCrossEntropy(), data,
+      {.epochs = 3, .batch_size = 16, .progress = Progress::silent});
+  BOOST_TEST(!state.identical(initial_state));
+  const arma::fmat full = net.infer(params, data.x, data.shape, state);
+  BOOST_TEST(!arma::approx_equal(full, net.infer(params, data.x, data.shape, initial_state),
+                                 "absdiff", 1e-3f));
+  for (const std::size_t threads : {1u, 2u}) {
+    const arma::fmat batched = predict(net, params, state, data.x, data.shape, 10, threads);
+    BOOST_TEST(arma::approx_equal(full, batched, "absdiff", 0.0f), threads << " threads");
+    const Metrics m = evaluate(net, params, state, SoftmaxCrossEntropy(), data, 7, threads);
+    BOOST_TEST(m.accuracy == accuracy(full, data.labels), boost::test_tools::tolerance(1e-12));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(evaluate_names_a_bad_label_by_its_index_in_the_data_on_any_thread_count) {
   const Network net = small_net();
   Dataset<float> data = blobs(90, 3);
@@ -972,6 +996,16 @@ boost::test_tools::assertion_result allocations_are_counted(boost::unit_test::te
   return counted;
 }
 
+// Heap allocations of three steps after three steps of warm-up, in which every buffer takes
+// its final shape.
+template <class Step>
+std::uint64_t steady_state_allocations(const Step& step) {
+  for (int i = 0; i < 3; ++i) step();
+  lcbench::alloc::Scope counting;
+  for (int i = 0; i < 3; ++i) step();
+  return counting.counts().allocations();
+}
+
 }  // namespace
 
 // Paths longer than a std::string holds without the heap ("block_with_a_long_name/inner/
@@ -995,15 +1029,159 @@ BOOST_AUTO_TEST_CASE(a_steady_state_step_of_a_network_of_combinators_allocates_n
         train_step(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), x,
                    Shape{8}, labels, needs, Context{}, t.ws);
       };
-      for (int i = 0; i < 3; ++i) step();  // warm-up: every buffer takes its final shape
-      std::uint64_t allocations = 0;
-      {
-        lcbench::alloc::Scope counting;
-        for (int i = 0; i < 3; ++i) step();
-        allocations = counting.counts().allocations();
-      }
+      const std::uint64_t allocations = steady_state_allocations(step);
       BOOST_TEST(allocations == 0u, threads << " threads, split " << int(split) << ": "
                                             << allocations << " allocations in 3 steps");
     }
+  }
+}
+
+// BatchNorm's statistics, Dropout's masks and the new state a step hands over reuse last
+// step's buffers too: the state is swapped into place, never copied.
+BOOST_AUTO_TEST_CASE(a_steady_state_step_of_a_cnn_with_batch_norm_and_dropout_allocates_nothing,
+                     *boost::unit_test::precondition(allocations_are_counted)) {
+  const Network net{Conv2D({.in_channels = 1, .out_channels = 4, .padding = 1}),
+                    BatchNorm(4),
+                    ReLU(),
+                    Dropout2D({.rate = 0.1}),
+                    MaxPool2D({.kernel = 2}),
+                    Flatten(),
+                    Dense(4 * 4 * 4, 16),
+                    BatchNorm(16),
+                    ReLU(),
+                    Dropout({.rate = 0.3}),
+                    Dense(16, 3)};
+  const Shape image{1, 8, 8};
+  for (const Split split : {Split::batch, Split::layers}) {
+    for (const std::size_t threads : {1u, 2u}) {
+      Rng rng(9);
+      Trainee t(net, image, rng, 0.01, threads, split);
+      t.state = net.init_state(image);
+      const arma::fmat x(64, 64, arma::fill::randn);
+      const arma::uvec labels = arma::randi<arma::uvec>(64, arma::distr_param(0, 2));
+      const Needs needs{.input = false};
+      Rng draws(4);
+      Context ctx;
+      ctx.rng = &draws;
+      auto step = [&] {
+        train_step(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), x, image,
+                   labels, needs, ctx, t.ws);
+      };
+      step();
+      const TreeF before = t.state;
+      const std::uint64_t allocations = steady_state_allocations(step);
+      BOOST_TEST(allocations == 0u, threads << " threads, split " << int(split) << ": "
+                                            << allocations << " allocations in 3 steps");
+      BOOST_TEST(!t.state.identical(before));  // the running statistics moved
+    }
+  }
+}
+
+// ===== state under data parallelism ========================================================
+
+namespace {
+
+// `steps` steps of a small CNN with BatchNorm on one batch of 64 images, split by batch
+// across `threads`; returns the params and the state.
+template <class T>
+std::pair<Tree<T>, Tree<T>> train_batch_norm(std::size_t threads, int steps) {
+  const Network net{Conv2D({.in_channels = 1, .out_channels = 3, .padding = 1}), BatchNorm(3),
+                    ReLU(), Flatten(), Dense(75, 8), BatchNorm(8), Tanh(), Dense(8, 3)};
+  const Shape image{1, 5, 5};
+  Rng rng(21);
+  Tree<T> params = net.init<T>(image, he_normal(), rng);
+  Tree<T> state = net.init_state<T>(image);
+  const Optimizer opt = momentum({.learning_rate = 0.05, .momentum = 0.9});
+  OptState<T> opt_state = opt.init(params);
+  StepWorkspace<T> ws;
+  ws.threads = threads;
+  ws.split = Split::batch;
+  arma::Mat<T> x(25, 64);
+  for (T& v : x) v = T(rng.normal(1.0, 2.0));  // far from mean 0, variance 1
+  arma::uvec labels(64);
+  for (arma::uword& l : labels) l = rng.below(3);
+  for (int i = 0; i < steps; ++i)
+    train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x, image, labels,
+               Needs{.input = false}, Context{}, ws);
+  return {params, state};
+}
+
+template <class T>
+double worst_relative_difference(const Tree<T>& a, const Tree<T>& b) {
+  double worst = 0;
+  for (const std::string& path : b.paths()) {
+    const arma::mat x = arma::conv_to<arma::mat>::from(a.at(path).value());
+    const arma::mat y = arma::conv_to<arma::mat>::from(b.at(path).value());
+    worst = std::max(worst, arma::abs(x - y).max() / (1e-3 + arma::abs(y).max()));
+  }
+  return worst;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(batch_norm_split_across_threads_uses_the_whole_batch_statistics) {
+  // Each shard sees half the batch; statistics of a half would move the running means and
+  // variances (and so every later output) far more than float rounding does.
+  const int saved = blas_threads();
+  set_blas_threads(1);
+  const auto [params_1, state_1] = train_batch_norm<double>(1, 10);
+  const auto [params_2, state_2] = train_batch_norm<double>(2, 10);
+  BOOST_TEST(worst_relative_difference(params_2, params_1) < 1e-12);
+  BOOST_TEST(worst_relative_difference(state_2, state_1) < 1e-12);
+  const auto [float_params_1, float_state_1] = train_batch_norm<float>(1, 10);
+  const auto [float_params_2, float_state_2] = train_batch_norm<float>(2, 10);
+  BOOST_TEST(worst_relative_difference(float_params_2, float_params_1) < 1e-4);
+  BOOST_TEST(worst_relative_difference(float_state_2, float_state_1) < 1e-4);
+  BOOST_TEST(!float_params_2.identical(float_params_1));  // the shards ran
+  set_blas_threads(saved);
+}
+
+BOOST_AUTO_TEST_CASE(a_network_with_state_is_split_across_threads_not_run_on_one) {
+  // The automatic split divides a large batch for a network with state too.
+  const Network net{Dense(4, 8), BatchNorm(8), Dense(8, 2)};
+  Rng rng(3);
+  TreeF params = net.init(Shape{4}, he_normal(), rng);
+  TreeF state = net.init_state(Shape{4});
+  const Optimizer opt = sgd();
+  OptStateF opt_state = opt.init(params);
+  StepWorkspace<float> ws;
+  ws.threads = 2;
+  const arma::fmat x(4, 64, arma::fill::randn);
+  const arma::uvec labels = arma::randi<arma::uvec>(64, arma::distr_param(0, 1));
+  train_step(net, params, state, opt, opt_state, SoftmaxCrossEntropy(), x, Shape{4}, labels,
+             Needs{.input = false}, Context{}, ws);
+  BOOST_TEST(ws.dy.n_cols == 32u);  // the first shard's half of the batch
+}
+
+BOOST_AUTO_TEST_CASE(a_shard_that_fails_releases_the_others_waiting_for_its_batch_sums) {
+  // Shard 1 stops before BatchNorm's sums in forward (a NaN input with check_finite), or
+  // after them but before those of backward (a label out of range): shard 0, waiting for its
+  // sums, must be released, and the step throws the one-pass error and changes nothing.
+  const Network net{Dense(3, 8), BatchNorm(8), Tanh(), Dense(8, 2)};
+  for (const bool nan_input : {true, false}) {
+    Rng rng(6);
+    Trainee t(net, Shape{3}, rng, 0.1, 2, Split::batch);
+    t.state = net.init_state(Shape{3});
+    arma::fmat x(3, 64, arma::fill::randn);
+    arma::uvec labels = arma::randi<arma::uvec>(64, arma::distr_param(0, 1));
+    Context ctx;
+    ctx.check_finite = true;
+    train_step(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), x, Shape{3},
+               labels, Needs{.input = false}, ctx, t.ws);
+    const TreeF params_before = t.params, state_before = t.state;
+    if (nan_input)
+      x(1, 50) = std::numeric_limits<float>::quiet_NaN();
+    else
+      labels[50] = 7;
+    auto step = [&] {
+      train_step(net, t.params, t.state, t.opt, t.opt_state, SoftmaxCrossEntropy(), x, Shape{3},
+                 labels, Needs{.input = false}, ctx, t.ws);
+    };
+    if (nan_input)
+      BOOST_CHECK_THROW(step(), NumericError);
+    else
+      BOOST_CHECK_THROW(step(), DataError);
+    BOOST_TEST(t.params.identical(params_before));
+    BOOST_TEST(t.state.identical(state_before));
   }
 }

@@ -42,6 +42,25 @@ class Layer;
 /// for inference.
 enum class Mode { train, infer };
 
+/// Sums across the shards of one data-parallel step (train_step with Split::batch): a layer
+/// whose result depends on the whole batch (BatchNorm's statistics) adds up its per-shard
+/// partial sums with it, and so computes on every shard what one pass over the whole batch
+/// would. Each shard of the step is handed its own BatchReduction (Context::batch_reduction
+/// and Needs::batch_reduction); layers reach it through LayerCall::sum_over_batch and
+/// Gradients::sum_over_batch, which do nothing when there is none (a step on one thread).
+class BatchReduction {
+ public:
+  virtual ~BatchReduction() = default;
+  /// Number of shards taking part.
+  virtual std::size_t shards() const noexcept = 0;
+  /// Replaces values[0..n) by their sum over all shards, added in shard order so that every
+  /// shard receives the same bits. Every shard of the step calls it, in the same order with
+  /// the same n; it returns when all have. Throws Error when another shard failed meanwhile.
+  virtual void sum(float* values, std::size_t n) = 0;
+  /// The same in double precision.
+  virtual void sum(double* values, std::size_t n) = 0;
+};
+
 /// Per-call settings of forward: the mode, the random stream and numeric checking.
 struct Context {
   /// Training or inference.
@@ -57,10 +76,16 @@ struct Context {
   /// parallel code ignore it. The BLAS should be single-threaded meanwhile (train_step
   /// with Split::layers sees to that).
   Executor* executor = nullptr;
+  /// The sums across the shards of a data-parallel step, or null when the batch is whole
+  /// (see BatchReduction).
+  BatchReduction* batch_reduction = nullptr;
 };
 
-/// What a tensor is for; tells initializers how to fill it.
-enum class Role { weight, bias, scale, shift, other };
+/// What a tensor is for; tells init and initializers how to fill it. Weights (and `other`)
+/// are drawn by the initializer; biases and shifts start at zero, scales at one. The two
+/// roles of running statistics are for state tensors (state_specs): init_state starts a
+/// running mean at zero and a running variance at one, whatever the initializer.
+enum class Role { weight, bias, scale, shift, other, running_mean, running_variance };
 
 /// Declaration of one tensor a layer owns: its name, shape, role and fans for initializers.
 struct TensorSpec {
@@ -70,7 +95,8 @@ struct TensorSpec {
   std::size_t rows = 0;
   /// Columns of the tensor.
   std::size_t cols = 1;
-  /// Role; biases are initialized to zero, weights by the initializer.
+  /// Role; biases are initialized to zero, weights by the initializer, running variances
+  /// and scales to one (see Role).
   Role role = Role::weight;
   /// Number of inputs feeding one output unit (for Xavier, He, LeCun).
   std::size_t fan_in = 0;
@@ -122,6 +148,9 @@ struct Needs {
   /// Threads backward may split its work across, as Context::executor for forward; null
   /// for the calling thread alone. Passed on to a combinator's children.
   Executor* executor = nullptr;
+  /// The sums across the shards of a data-parallel step, as Context::batch_reduction for
+  /// forward; passed on to a combinator's children.
+  BatchReduction* batch_reduction = nullptr;
 
   /// True when the gradient of this layer's parameter `name` is wanted.
   bool param(std::string_view name) const noexcept;

@@ -92,6 +92,10 @@ class LayerCall {
   Executor* executor() const noexcept { return ctx_->executor; }
   /// The random stream; throws ConfigError when the context has none (set Context::rng).
   Rng& rng() const;
+  /// Replaces `values` (partial sums over this call's samples) by their sums over the whole
+  /// batch when the batch is split into shards (Context::batch_reduction); does nothing
+  /// otherwise. Every shard must make the same calls in the same order.
+  void sum_over_batch(arma::Mat<T>& values) const;
   /// The layer's current state tensor `name` (declared by state_specs).
   const arma::Mat<T>& state(std::string_view name) const { return state_[name]; }
   /// Where a training forward writes the new value of state tensor `name`, sized like it;
@@ -127,6 +131,8 @@ class Gradients {
   arma::Mat<T>& workspace() const noexcept { return out_->workspace; }
   /// What was asked of backward.
   const Needs& needs() const noexcept { return *needs_; }
+  /// As LayerCall::sum_over_batch, in backward (Needs::batch_reduction).
+  void sum_over_batch(arma::Mat<T>& values) const;
 
  private:
   BackwardResult<T>* out_;
@@ -366,7 +372,7 @@ template <class T>
 void LayerImpl<Derived, CacheOf>::infer_impl(const Tree<T>& params, const Tree<T>& state,
                                              const arma::Mat<T>& x, const Shape& x_shape,
                                              arma::Mat<T>& y) const {
-  static const Context infer_context{Mode::infer, nullptr, false, nullptr};
+  static const Context infer_context{Mode::infer, nullptr, false, nullptr, nullptr};
   const auto d = detail::check_call(*this, params, state, x, x_shape, false, Derived::combinator);
   if constexpr (Derived::combinator) {
     const LayerCall<T> call(*d, x.n_cols, infer_context, state, nullptr, nullptr);

@@ -11,6 +11,12 @@
 // (a analytic, n numeric); the floor keeps entries that are zero in exact arithmetic from
 // dividing round-off by round-off. A NaN on either side counts as an infinite error. The
 // worst entry is reported by tensor path.
+//
+// State and mode: every check runs the layer with the state its init_state makes (or the
+// state given), in the mode of GradCheckOptions::mode (training by default; a layer whose
+// forward depends on the mode, such as BatchNorm or Dropout, is checked in both). Forward
+// draws from a stream seeded afresh for every evaluation, so a layer that draws (Dropout)
+// sees the same draws each time.
 #pragma once
 
 #include <armadillo>
@@ -42,6 +48,9 @@ struct GradCheckOptions {
   /// Keep input entries at least this far from zero (for layers with a kink at zero,
   /// such as ReLU, whose derivative a finite difference cannot see across the kink).
   double input_margin = 0.0;
+  /// The mode of every forward call of the checks (Mode::infer checks the forward that uses
+  /// running statistics and draws nothing).
+  Mode mode = Mode::train;
 };
 
 /// One compared entry.
@@ -76,13 +85,17 @@ struct GradCheckResult {
 
 /// Gradient check of `layer` on a random input of per-sample shape `input_shape`, with
 /// params from layer.init (Xavier normal weights; biases and other tensors jittered so
-/// that no gradient term is trivially zero).
+/// that no gradient term is trivially zero) and the state from layer.init_state.
 GradCheckResult check_gradients(const Layer& layer, const Shape& input_shape,
                                 const GradCheckOptions& options = {});
-/// Gradient check with given params and input (double).
+/// Gradient check with given params and input (double), and the state from init_state.
 GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params,
                                 const arma::mat& x, const Shape& input_shape,
                                 const GradCheckOptions& options = {});
+/// Gradient check with given params, state and input (double).
+GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params,
+                                const Tree<double>& state, const arma::mat& x,
+                                const Shape& input_shape, const GradCheckOptions& options = {});
 
 /// Outcome of the cache-contract and float/double checks.
 struct ContractResult {
@@ -96,14 +109,20 @@ struct ContractResult {
   std::string report() const;
 };
 
-/// Checks the cache contract of `layer` (docs/contract.md) on a random batch:
+/// Checks the cache contract of `layer` (docs/contract.md) on a random batch, with the state
+/// from init_state and forward in options.mode:
 /// - the output has the shape output_shape() predicts;
-/// - forward twice gives the same output, bit for bit;
+/// - forward twice gives the same output, bit for bit, and a layer that draws from the rng
+///   draws the same numbers from the same seed;
+/// - a training forward returns new state shaped like state_specs (the tree init_state
+///   makes), and a forward in infer mode returns none and draws nothing (it runs without
+///   an rng);
 /// - backward leaves the cache unchanged, and twice gives the same gradients;
 /// - backward reads only its cache: after a forward on another batch, the first batch's
 ///   cache gives the same gradients (a layer keeping values in itself fails);
-/// - infer equals forward's output;
-/// - results written into reused buffers equal fresh results, bit for bit;
+/// - infer equals forward's output in infer mode;
+/// - results written into reused buffers (output, new state, gradients) equal fresh
+///   results, bit for bit;
 /// - backward honours Needs: dx is empty when Needs::input is false, and with every tensor
 ///   frozen no parameter gradient is computed (each stays empty), the rest unchanged;
 /// - a cache of another kind is rejected with CacheError;
@@ -113,7 +132,7 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
                                     const GradCheckOptions& options = {});
 
 /// Checks that the float forward agrees with the double forward: max |y_f − y_d| / max |y_d|
-/// ≤ tolerance, with the same params (rounded to float) and input.
+/// ≤ tolerance, with the same params (rounded to float), state and input, in options.mode.
 ContractResult check_float_matches_double(const Layer& layer, const Shape& input_shape,
                                           double tolerance = 1e-5,
                                           const GradCheckOptions& options = {});

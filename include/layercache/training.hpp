@@ -56,8 +56,9 @@ class ShardsHandle {
 /// How a training step shares its work between several threads (StepWorkspace::split);
 /// docs/training.md, "Threads", compares them.
 enum class Split {
-  /// `batch` when the batch is large enough for two shards of min_shard_columns and the
-  /// network has no state, `layers` otherwise.
+  /// `batch` when the batch is large enough for two shards of min_shard_columns, `layers`
+  /// otherwise. A network with state (BatchNorm) is split by batch too: its statistics are
+  /// summed over the whole batch across the shards (BatchReduction).
   automatic,
   /// Data parallelism: each thread runs forward, loss and backward on its own column range
   /// of the batch (a shard); the shards' gradients are summed.

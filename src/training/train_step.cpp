@@ -2,7 +2,10 @@
 // the calling thread, split into shards across worker threads (data parallelism), or with each
 // layer's work split between them (docs/training.md, "Threads").
 #include <algorithm>
+#include <condition_variable>
 #include <exception>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "layercache/training.hpp"
@@ -14,6 +17,84 @@
 
 namespace layercache {
 namespace detail {
+
+// Where the shards of one step meet to add up their partial sums (BatchReduction): each
+// shard's call waits until all have arrived; the last to arrive adds the values in shard
+// order and writes the total into every shard's values, so all receive the same bits.
+class ShardBarrier {
+ public:
+  // Prepares a step of n shards (allocates only when n grows).
+  void start(std::size_t n) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    n_ = n;
+    arrived_ = 0;
+    failed_ = false;
+    slots_.assign(n, nullptr);
+    counts_.assign(n, 0);
+  }
+  // Wakes every waiting shard, whose sum throws: a shard failed and will not arrive.
+  void fail() {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      failed_ = true;
+    }
+    changed_.notify_all();
+  }
+  template <class T>
+  void sum(std::size_t shard, T* values, std::size_t count) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (failed_) throw_failed();
+    slots_[shard] = values;
+    counts_[shard] = count;
+    const std::uint64_t generation = generation_;
+    if (++arrived_ < n_) {
+      changed_.wait(lock, [&] { return generation_ != generation || failed_; });
+      if (generation_ == generation) throw_failed();
+      return;
+    }
+    arrived_ = 0;
+    if (std::any_of(counts_.begin(), counts_.end(), [&](std::size_t c) { return c != count; })) {
+      failed_ = true;
+      changed_.notify_all();
+      throw ConfigError("the shards of a step summed different numbers of values over the "
+                        "batch (every shard must make the same sum_over_batch calls)");
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      T total = static_cast<T*>(slots_[0])[i];
+      for (std::size_t k = 1; k < n_; ++k) total += static_cast<T*>(slots_[k])[i];
+      for (std::size_t k = 0; k < n_; ++k) static_cast<T*>(slots_[k])[i] = total;
+    }
+    ++generation_;
+    changed_.notify_all();
+  }
+
+ private:
+  [[noreturn]] static void throw_failed() {
+    throw ConfigError("another shard of this step failed before the sum over the batch");
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<void*> slots_;         // per shard: its values
+  std::vector<std::size_t> counts_;  // per shard: how many
+  std::size_t n_ = 0, arrived_ = 0;
+  std::uint64_t generation_ = 0;     // bumped when a sum is done
+  bool failed_ = false;
+};
+
+// One shard's handle on the barrier: the BatchReduction in its Context and Needs.
+class ShardSums final : public BatchReduction {
+ public:
+  ShardSums(ShardBarrier& barrier, std::size_t index, std::size_t shards) noexcept
+      : barrier_(&barrier), index_(index), shards_(shards) {}
+  std::size_t shards() const noexcept override { return shards_; }
+  void sum(float* values, std::size_t n) override { barrier_->sum(index_, values, n); }
+  void sum(double* values, std::size_t n) override { barrier_->sum(index_, values, n); }
+
+ private:
+  ShardBarrier* barrier_;
+  std::size_t index_;
+  std::size_t shards_;
+};
 
 // One shard of a data-parallel step: its own forward caches, loss gradient, grads and
 // random stream, reused from step to step.
@@ -36,6 +117,8 @@ struct Shards {
   std::vector<std::size_t> sizes;       // per grads leaf: its number of elements
   std::vector<const T*> parts;          // per grads leaf and extra shard: what to add
   std::vector<char> finite;             // per task: its share of the summed grads is finite
+  ShardBarrier barrier;                 // the sums over the batch (BatchNorm's statistics)
+  std::vector<ShardSums> sums_of_shard; // per shard of the current step
 };
 
 template <class T>
@@ -78,14 +161,15 @@ double forward_loss_backward(const Layer& network, const Tree<T>& params, const 
   return value;
 }
 
-// Number of shards a batch is split into. One (a one-pass step) with one thread, with a
-// network that has state, or with targets that do not match the batch (the one pass
-// reports that error).
+// Number of shards a batch is split into. One (a one-pass step) with one thread, or with
+// targets that do not match the batch (the one pass reports that error). A network with
+// state is split too: its layers sum their statistics over the whole batch
+// (BatchReduction), so every shard returns the one-pass state.
 template <class T>
 std::size_t shard_count(const StepWorkspace<T>& ws, const arma::Mat<T>& x,
-                        const Targets<T>& targets, const Tree<T>& state) {
+                        const Targets<T>& targets) {
   const std::size_t columns = x.n_cols;
-  if (ws.threads <= 1 || ws.split == Split::layers || state.n_tensors() != 0) return 1;
+  if (ws.threads <= 1 || ws.split == Split::layers) return 1;
   if (targets.has_labels() ? targets.labels().n_elem != columns
                            : targets.matrix().n_cols != columns)
     return 1;
@@ -159,16 +243,22 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
   if (ctx.rng)
     for (std::size_t i = 1; i < n; ++i) sh.extra[i - 1].rng = ctx.rng->split();
   Rng first_rng = ctx.rng ? ctx.rng->split() : Rng();
+  sh.barrier.start(n);
+  if (sh.sums_of_shard.size() != n || sh.sums_of_shard[0].shards() != n) {
+    sh.sums_of_shard.clear();
+    for (std::size_t i = 0; i < n; ++i) sh.sums_of_shard.emplace_back(sh.barrier, i, n);
+  }
 
-  Needs shard_needs = needs;
-  shard_needs.executor = nullptr;
-  auto pass = [&](std::size_t i) {
-    if (i >= n) return;
+  auto shard_pass = [&](std::size_t i) {
     const std::size_t b = begin(i), e = begin(i + 1);
     source.gather(ws, b, e);
     const arma::Mat<T> xs = columns_view(x, b, e);
     Context c = ctx;
     c.executor = nullptr;  // the shard is itself one of the threads
+    c.batch_reduction = &sh.sums_of_shard[i];
+    Needs shard_needs = needs;
+    shard_needs.executor = nullptr;
+    shard_needs.batch_reduction = &sh.sums_of_shard[i];
     detail::Shard<T>* shard = i == 0 ? nullptr : &sh.extra[i - 1];
     c.rng = ctx.rng ? (shard ? &shard->rng : &first_rng) : nullptr;
     const double weight = double(e - b) / double(columns);
@@ -192,6 +282,15 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
     } else {
       result.loss = value * weight;
       result.correct = correct;
+    }
+  };
+  auto pass = [&](std::size_t i) {
+    if (i >= n) return;
+    try {
+      shard_pass(i);
+    } catch (...) {
+      sh.barrier.fail();  // the others must not wait for this shard's sums
+      throw;
     }
   };
   if (!run_with_single_threaded_blas(sh.pool, pass)) return false;
@@ -268,7 +367,7 @@ StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
   if (ws.threads == 0)
     throw ConfigError("train_step needs workspace.threads >= 1 (1 runs the step on the calling thread)");
   StepResult result;
-  const std::size_t n = shard_count(ws, x, targets, state);
+  const std::size_t n = shard_count(ws, x, targets);
   const bool split_layers = n == 1 && ws.threads > 1 && ws.split != Split::batch;
   bool grads_finite = false;
   if (split_layers) {
@@ -293,7 +392,10 @@ StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
                                                       opt_state, ws.shards.ptr->pool);
   else
     optimizer.update(params, ws.backward.grads, opt_state, ws.shards.ptr->pool);
-  if (!ws.forward.state.empty()) state = ws.forward.state;
+  // The new state is handed over, not copied: the old state's buffers go to the workspace,
+  // where the next step's forward writes into them. (With shards, the first shard's state,
+  // which every shard computed alike from the whole batch's sums.)
+  if (!ws.forward.state.empty()) std::swap(state, ws.forward.state);
   return result;
 }
 

@@ -6,6 +6,7 @@
 #include <boost/test/data/monomorphic.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <algorithm>
+#include <array>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -55,6 +56,22 @@ testing::GradCheckOptions single_products() {
   testing::GradCheckOptions o;
   o.tolerance = 1e-5;
   return o;
+}
+
+// Options with a batch of n samples (batch statistics of a few samples are still
+// differentiable, and vary enough for the checks to see them).
+testing::GradCheckOptions batch_of(std::size_t n) {
+  testing::GradCheckOptions o;
+  o.batch = n;
+  return o;
+}
+
+// The options in training mode and in infer mode.
+std::array<testing::GradCheckOptions, 2> in_both(testing::GradCheckOptions o) {
+  std::array<testing::GradCheckOptions, 2> modes{o, o};
+  modes[0].mode = Mode::train;
+  modes[1].mode = Mode::infer;
+  return modes;
 }
 
 std::vector<LayerCase> layer_table() {
@@ -179,6 +196,32 @@ std::vector<LayerCase> layer_table() {
                       .outputs = {"both"}}),
                Flatten(), Dense(64, 3)},
        Shape{1, 4, 4}, plain},
+      // Stateful and mode-dependent layers, in training and in infer mode.
+      {"batch_norm_features", BatchNorm(4), Shape{4}, in_both(batch_of(5))[0]},
+      {"batch_norm_features_infer_mode", BatchNorm(4), Shape{4}, in_both(batch_of(5))[1]},
+      {"batch_norm_image_channels", BatchNorm(2), Shape{2, 3, 2}, in_both(batch_of(3))[0]},
+      {"batch_norm_image_channels_infer_mode", BatchNorm(2), Shape{2, 3, 2},
+       in_both(batch_of(3))[1]},
+      {"layer_norm_features", LayerNorm(), Shape{5}, plain},
+      {"layer_norm_image", LayerNorm(), Shape{2, 3, 2}, plain},
+      {"dropout", Dropout({.rate = 0.3}), Shape{2, 3, 2}, plain},
+      {"dropout_infer_mode", Dropout({.rate = 0.3}), Shape{5}, in_both(plain)[1]},
+      {"dropout2d", Dropout2D(), Shape{3, 2, 2}, plain},
+      {"dropout2d_infer_mode", Dropout2D(), Shape{3, 2, 2}, in_both(plain)[1]},
+      // The convolution has no bias: BatchNorm's mean would cancel it (its gradient is 0). Tanh,
+      // not ReLU: the normalized values are anywhere, also within the stencil's reach of a kink.
+      {"cnn_conv_batch_norm_tanh_dropout2d_pool_dense",
+       Network{Conv2D({.in_channels = 1, .out_channels = 2, .padding = 1, .bias = false}),
+               BatchNorm(2), Tanh(),
+               Dropout2D({.rate = 0.25}), AvgPool2D({.kernel = 2}), Flatten(), Dropout(),
+               Dense(2 * 2 * 2, 3), LayerNorm()},
+       Shape{1, 4, 4}, in_both(batch_of(4))[0]},
+      {"cnn_conv_batch_norm_tanh_dropout2d_pool_dense_infer_mode",
+       Network{Conv2D({.in_channels = 1, .out_channels = 2, .padding = 1, .bias = false}),
+               BatchNorm(2), Tanh(),
+               Dropout2D({.rate = 0.25}), AvgPool2D({.kernel = 2}), Flatten(), Dropout(),
+               Dense(2 * 2 * 2, 3), LayerNorm()},
+       Shape{1, 4, 4}, in_both(batch_of(4))[1]},
   };
   // Every Conv2D configuration, with the default batch and with one sample per batch (with one
   // sample the GEMM writes straight into the output column, without rearrangement).
