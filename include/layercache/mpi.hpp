@@ -46,8 +46,9 @@ class Environment {
 
 /// A group of processes training together over MPI: a Collective on a private duplicate of
 /// an MPI communicator (its messages never mix with the program's own), MPI_COMM_WORLD by
-/// default. Sums are MPI_Iallreduce calls (MPI_SUM), progressed whenever the group is
-/// called; broadcasts are MPI_Bcast. Use it from the thread that made it.
+/// default. Sums are MPI_Iallreduce calls (MPI_SUM), one in flight at a time (a new one
+/// starts when the previous has finished), progressed whenever the group is called;
+/// broadcasts are MPI_Bcast. Use it from the thread that made it.
 class ProcessGroup final : public Collective {
  public:
   /// Every process of the job (a duplicate of MPI_COMM_WORLD). Needs MPI initialized

@@ -49,9 +49,13 @@ struct ProcessGroup::State {
   int size = 1;
   std::vector<MPI_Request> requests;  // sums in flight
 
-  // Starts the sum of n values at `data`, then moves every sum in flight on (a finished
-  // request becomes MPI_REQUEST_NULL).
+  // Starts the sum of n values at `data` once the sum in flight, if any, has finished, and
+  // moves it on. One sum at a time: OpenMPI 4.1's nonblocking sums slow down by an order of
+  // magnitude when several large ones are in flight together, or one is larger than a few
+  // MiB (docs/distributed.md, "Measurements"), which buckets of at most 1 MiB, one after
+  // another, avoid.
   void start(void* data, std::size_t n, std::size_t value_bytes, MPI_Datatype type) {
+    finish();
     auto* p = static_cast<char*>(data);
     for (std::size_t done = 0; done < n;) {
       const std::size_t count = std::min(n - done, max_count);
@@ -61,11 +65,19 @@ struct ProcessGroup::State {
             "MPI_Iallreduce");
       requests.push_back(request);
       done += count;
+      if (done < n) finish();
     }
     int all_done = 0;
     check(MPI_Testall(int(requests.size()), requests.data(), &all_done, MPI_STATUSES_IGNORE),
           "MPI_Testall");
     if (all_done) requests.clear();
+  }
+
+  // Waits for the sums in flight.
+  void finish() {
+    if (requests.empty()) return;
+    check(MPI_Waitall(int(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+    requests.clear();
   }
 };
 
@@ -119,11 +131,6 @@ void ProcessGroup::start_sum(double* data, std::size_t n) {
   state_->start(data, n, sizeof(double), MPI_DOUBLE);
 }
 
-void ProcessGroup::wait() {
-  auto& requests = state_->requests;
-  if (requests.empty()) return;
-  check(MPI_Waitall(int(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
-  requests.clear();
-}
+void ProcessGroup::wait() { state_->finish(); }
 
 }  // namespace layercache::mpi
