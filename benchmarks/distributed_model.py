@@ -60,6 +60,36 @@ def step(net, compute, ranks, bandwidth, latency):
     return compute + exposed, exposed
 
 
+def print_measured(path):
+    """The medians over the rounds of benchmarks/run_mpi's runs, and the sums."""
+    runs = [json.loads(l) for l in open(path) if l.startswith("{")]
+    print("| net | run | step ms | samples/s | speedup over 1 rank | load (1 min) |")
+    print("|---|---|---|---|---|---|")
+    for net in ("mlp", "cnn"):
+        base = None
+        for processes, ranks, name in ((1, 1, "1 rank, 1 thread"), (2, 2, "2 ranks, 1 thread each"),
+                                       (2, 1, "2 processes, each alone (compute only)")):
+            sel = [r for r in runs if r.get("bench") == "train" and r["net"] == net
+                   and r["processes"] == processes and r["ranks"] == ranks]
+            if not sel:
+                continue
+            ms = statistics.median(r["step_ms"] for r in sel)
+            rate = 64 * ranks * 1e3 / ms
+            if processes == 1:
+                base = rate
+            speedup = f"{processes * 64 * 1e3 / ms / base:.2f}" if base and ranks == processes else "–"
+            loads = "–".join(f"{x:.1f}" for x in (min(r["load_1m"] for r in sel), max(r["load_1m"] for r in sel)))
+            print(f"| {net} | {name} | {ms:.2f} | {rate:,.0f} | {speedup} | {loads} |")
+    sums = [r for r in runs if r.get("bench") == "sum"]
+    if sums:
+        print()
+        print("| floats | bytes | bucket bytes | µs | bus GB/s |")
+        print("|---|---|---|---|---|")
+        for r in sums:
+            print(f"| {r['floats']:,} | {r['bytes']:,.0f} | {r['bucket_bytes']:,} | {r['us']:,.1f} | {r['busbw_gbs']:.3f} |")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("jsonl", nargs="?")
@@ -74,6 +104,8 @@ def main():
                   if r.get("bench") == "train" and r["net"] == net and r["processes"] == 1]
             if ms and compute[net] is None:
                 compute[net] = statistics.median(ms)
+    if args.jsonl:
+        print_measured(args.jsonl)
     if None in compute.values():
         sys.exit("need the one-rank step times: a bench-mpi.jsonl or --mlp-ms and --cnn-ms")
     print("| net | link | N | compute ms | sum ms (all grads) | exposed ms | step ms | efficiency | samples/s |")

@@ -119,8 +119,8 @@ FrozenSet freeze(const Tree<T>& params, const std::vector<std::string>& patterns
 class GradsListener {
  public:
   GradsListener() = default;
-  GradsListener(const GradsListener&) = default;
-  GradsListener& operator=(const GradsListener&) = default;
+  GradsListener(const GradsListener&) = default;  ///< Listeners copy as values.
+  GradsListener& operator=(const GradsListener&) = default;  ///< Listeners copy as values.
   virtual ~GradsListener() = default;
   /// `grads`: a child's node of the gradients, final.
   virtual void grads_final(Tree<float>& grads) = 0;
