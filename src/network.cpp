@@ -85,6 +85,7 @@ void Network::backward_t(const Tree<T>& params, const ChildrenCache<T>& cache,
     Tree<T>* grads = out.grads.find(c.name);
     backward_child(c, child_node(params, c.name), *cache.steps[i].cache, *d,
                    needs.child(c.name, i > first || needs.input), *grads, out.parts[i]);
+    notify_grads_final(needs, *grads);
     d = &out.parts[i].dx;
   }
   // The first child's dx is the network's: handed over without a copy.

@@ -92,6 +92,14 @@ void backward_child(const Child& child, const Tree<T>& params, const Cache& cach
                     const arma::Mat<T>& dy, const Needs& needs, Tree<T>& grads,
                     BackwardResult<T>& work);
 
+/// Tells needs.listener, if any, that `grads` (a child's node of the combinator's grads)
+/// is final: a combinator calls it once it will not write that node again in this backward
+/// call, so the gradients can travel while the children before it run (Network calls it
+/// after each child's backward).
+template <class T>
+void notify_grads_final(const Needs& needs, Tree<T>& grads) {
+  if (needs.listener) needs.listener->grads_final(grads);
+}
 /// Gathers the new state of the children (results[i].state for children[i]) into `state`,
 /// a node with one entry per child, by swapping buffers (no copy). Leaves `state` empty when
 /// no child returned state (stateless children, or infer mode).

@@ -138,6 +138,22 @@ struct FrozenSet::Entry {
 template <class T>
 FrozenSet freeze(const Tree<T>& params, const std::vector<std::string>& patterns);
 
+/// Told during backward that the parameter gradients of a part of the network are final:
+/// nothing later in that backward call writes them again, so they can be sent elsewhere
+/// (summed across processes, layercache/distributed.hpp) while backward runs the layers
+/// before them. See Needs::listener.
+class GradsListener {
+ public:
+  GradsListener() = default;
+  GradsListener(const GradsListener&) = default;  ///< Listeners copy as values.
+  GradsListener& operator=(const GradsListener&) = default;  ///< Listeners copy as values.
+  virtual ~GradsListener() = default;
+  /// `grads`: a child's node of the gradients, final.
+  virtual void grads_final(Tree<float>& grads) = 0;
+  /// `grads`: a child's node of the gradients, final.
+  virtual void grads_final(Tree<double>& grads) = 0;
+};
+
 /// What backward must compute: the input gradient, and which parameter gradients (and the
 /// threads it may use).
 struct Needs {
@@ -151,6 +167,12 @@ struct Needs {
   /// The sums across the shards of a data-parallel step, as Context::batch_reduction for
   /// forward; passed on to a combinator's children.
   BatchReduction* batch_reduction = nullptr;
+  /// Told when a child's gradients are final, by the combinator that receives these needs
+  /// (Network tells it after each child's backward; see notify_grads_final); null for
+  /// nobody. Not passed on to the children: each gradient is announced once, by the
+  /// outermost combinator, and a layer that announces nothing leaves its gradients to be
+  /// collected when backward returns.
+  GradsListener* listener = nullptr;
 
   /// True when the gradient of this layer's parameter `name` is wanted.
   bool param(std::string_view name) const noexcept;

@@ -49,3 +49,4 @@
 #include "layercache/training.hpp"
 #include "layercache/tree.hpp"
 #include "layercache/tree_surgery.hpp"
+#include "layercache/distributed.hpp"

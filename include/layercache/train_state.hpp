@@ -43,6 +43,9 @@ struct RunWorkspace : StepWorkspace<T> {
     this->threads = other.threads;
     this->split = other.split;
     this->min_shard_columns = other.min_shard_columns;
+    this->group = other.group;
+    this->bucket_bytes = other.bucket_bytes;
+    this->sync_state = other.sync_state;
   }
 };
 
@@ -109,6 +112,13 @@ struct StepOptions {
   /// Params whose gradients are not computed and which stay fixed (see freeze()); not
   /// owned, may be null.
   const FrozenSet* frozen = nullptr;
+  /// The processes training together, or null (StepWorkspace::group): the step trains on
+  /// this rank's share of the batch and sums the gradients across the ranks.
+  Collective* group = nullptr;
+  /// With a group: bytes per gradient bucket (StepWorkspace::bucket_bytes).
+  std::size_t bucket_bytes = std::size_t(1) << 20;
+  /// With a group: average the state across the ranks (StepWorkspace::sync_state).
+  bool sync_state = true;
 };
 
 /// One step of the run on the samples of `range` in plan.order of `data`: the 12-argument
@@ -167,6 +177,8 @@ struct CheckpointOptions {
 /// the best epoch's run in best.h5 (the best so far is read from the run's history, so it
 /// holds across a resume). A bad option throws ConfigError here; a monitor the run does not
 /// measure throws ConfigError from its check, before fit trains (as early_stopping).
+/// In a group of processes (FitOptions::group) rank 0 writes the files and every rank may
+/// read them (load_train_state) to resume.
 template <class T>
 Callback<T> save_checkpoints(const CheckpointOptions& options);
 

@@ -22,6 +22,8 @@
 
 namespace layercache {
 
+class Collective;  // layercache/distributed.hpp
+
 namespace detail {
 /// The shards and worker threads of a data-parallel step (defined in src/training.cpp).
 template <class T>
@@ -32,25 +34,40 @@ struct ShardsDeleter {
   /// Joins the worker threads and frees the shards' buffers.
   void operator()(Shards<T>* shards) const noexcept;
 };
-/// Owner of a workspace's shards. A copy starts without shards (it makes its own threads on
-/// its first parallel step), so two copies never share threads or buffers.
+/// The buffers of a step's gradient sum across processes (src/distributed/).
 template <class T>
-class ShardsHandle {
- public:
-  ShardsHandle() = default;
-  /// Copies nothing: the copy makes its own shards.
-  ShardsHandle(const ShardsHandle& /*other*/) noexcept {}
-  /// Keeps this handle's own shards.
-  ShardsHandle& operator=(const ShardsHandle& /*other*/) noexcept { return *this; }
-  /// Takes over the shards.
-  ShardsHandle(ShardsHandle&&) noexcept = default;
-  /// Takes over the shards.
-  ShardsHandle& operator=(ShardsHandle&&) noexcept = default;
-  ~ShardsHandle() = default;
-
-  /// The shards; null until the first parallel step.
-  std::unique_ptr<Shards<T>, ShardsDeleter<T>> ptr;
+class GradientExchange;
+/// Deletes a GradientExchange (defined where it is complete).
+template <class T>
+struct GradientExchangeDeleter {
+  /// Frees the exchange's buffers.
+  void operator()(GradientExchange<T>* exchange) const noexcept;
 };
+/// Owner of a workspace's internal buffers (P, deleted by D). A copy starts without them (it
+/// makes its own on its first step), so two copies never share threads or buffers.
+template <class P, class D>
+class FreshOnCopy {
+ public:
+  FreshOnCopy() = default;
+  /// Copies nothing: the copy makes its own.
+  FreshOnCopy(const FreshOnCopy& /*other*/) noexcept {}
+  /// Keeps this handle's own.
+  FreshOnCopy& operator=(const FreshOnCopy& /*other*/) noexcept { return *this; }
+  /// Takes over the buffers.
+  FreshOnCopy(FreshOnCopy&&) noexcept = default;
+  /// Takes over the buffers.
+  FreshOnCopy& operator=(FreshOnCopy&&) noexcept = default;
+  ~FreshOnCopy() = default;
+
+  /// The buffers; null until first needed.
+  std::unique_ptr<P, D> ptr;
+};
+/// Owner of a workspace's shards and threads.
+template <class T>
+using ShardsHandle = FreshOnCopy<Shards<T>, ShardsDeleter<T>>;
+/// Owner of a workspace's gradient exchange.
+template <class T>
+using ExchangeHandle = FreshOnCopy<GradientExchange<T>, GradientExchangeDeleter<T>>;
 }  // namespace detail
 
 /// How a training step shares its work between several threads (StepWorkspace::split);
@@ -94,8 +111,23 @@ struct StepWorkspace {
   std::size_t min_shard_columns = 16;
   /// The batch the data-set overload of train_step gathered, overwritten each step.
   Batch<T> batch;
+  /// The processes training together (layercache/distributed.hpp), or null for this
+  /// process alone. With a group, the data-set train_step trains on this rank's share of
+  /// the range (rank_share), and every step sums the gradients across the ranks, weighted
+  /// by the shares' sizes, so every rank ends the step with the params one process would
+  /// have after the whole batch; the step's loss and correct count are the whole batch's.
+  Collective* group = nullptr;
+  /// With a group: the gradients travel in buckets of at most this many bytes, each summed
+  /// across the ranks as soon as backward has finished its gradients (while the layers
+  /// before them still run). Smaller buckets start earlier; each costs one latency.
+  std::size_t bucket_bytes = std::size_t(1) << 20;
+  /// With a group: average the new state (running statistics) across the ranks after each
+  /// step, weighted by the shares' sizes, so every rank keeps the same state.
+  bool sync_state = true;
   /// The shards' threads and buffers (internal).
   detail::ShardsHandle<T> shards{};
+  /// The buffers of the sum across processes (internal).
+  detail::ExchangeHandle<T> exchange{};
 };
 
 /// What one training step measured.
@@ -205,6 +237,10 @@ struct FitContext {
   /// The whole run, its epoch counter and history including this epoch (what
   /// save_checkpoints saves); params, state and opt_state above are its members.
   const TrainState<T>* run = nullptr;
+  /// The processes training together (FitOptions::group), or null. Callbacks run on every
+  /// rank with the same history; one that writes files writes them on rank 0 only (as
+  /// save_checkpoints does). A stop on any rank stops every rank.
+  const Collective* group = nullptr;
 };
 
 template <class T>
@@ -321,6 +357,19 @@ struct FitOptions {
   std::size_t threads = 1;
   /// How a training step shares its work between the threads (StepWorkspace::split).
   Split split = Split::automatic;
+  /// The processes training together (layercache/distributed.hpp), or null for this
+  /// process alone. With a group, batch_size is each rank's: every epoch is shuffled from
+  /// the run's stream (broadcast from rank 0 at the start, so the same on every rank), cut
+  /// into batches of batch_size × ranks samples, and each rank trains on its share of each
+  /// batch, its gradients summed across the ranks; validation is dealt out to the ranks
+  /// too, and the metrics, the history and every callback's view are the whole group's.
+  /// Progress is printed by rank 0 only.
+  Collective* group = nullptr;
+  /// With a group: bytes per gradient bucket (StepWorkspace::bucket_bytes).
+  std::size_t bucket_bytes = std::size_t(1) << 20;
+  /// With a group: average the state across the ranks after each step
+  /// (StepWorkspace::sync_state).
+  bool sync_state = true;
 };
 
 /// Trains `network` on `train`: epochs of shuffled mini-batches, each a train_step, with
@@ -352,10 +401,13 @@ struct Metrics {
 
 /// Loss and accuracy on `data`, computed on the inference path (no caches) in batches of
 /// batch_size, dealt out to `threads` threads (docs/training.md, "evaluate and predict").
+/// With a group of processes (layercache/distributed.hpp), each rank evaluates its share of
+/// `data` (rank_share) and every rank returns the metrics of the whole data set; an error on
+/// one rank is thrown on every rank (check_all).
 template <class T>
 Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& state,
                  const Loss& loss, const Dataset<T>& data, std::size_t batch_size = 1024,
-                 std::size_t threads = 1);
+                 std::size_t threads = 1, Collective* group = nullptr);
 
 /// The network's outputs for x (samples of shape x_shape), on the inference path in batches
 /// of batch_size, dealt out to `threads` threads (docs/training.md, "evaluate and

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "layercache/distributed.hpp"
 #include "layercache/train_state.hpp"
 #include "common.hpp"
 
@@ -88,6 +89,9 @@ Callback<T> save_checkpoints(const CheckpointOptions& options) {
   };
   auto after_epoch = [options, maximize](const EpochLog& log, FitContext<T>& fit) {
     if (!fit.run) throw ConfigError("save_checkpoints runs inside fit, which gives it the run");
+    // In a group every rank holds the same run: rank 0 writes it (fit makes every rank
+    // throw when that fails), the others read it when they resume.
+    if (fit.group && fit.group->rank() != 0) return;
     const TrainState<T>& run = *fit.run;
     const fs::path directory(options.directory);
     save_train_state((directory / epoch_file_name(run.epoch)).string(), run);

@@ -2,8 +2,10 @@
 #include "layercache/training.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <vector>
 
+#include "layercache/distributed.hpp"
 #include "common.hpp"
 
 namespace layercache {
@@ -33,20 +35,15 @@ std::size_t batch_count(std::size_t n, std::size_t batch_size) {
   return (n + batch_size - 1) / batch_size;
 }
 
-}  // namespace
-
+// Sums of the loss (times each batch's size) and of the correct predictions over the samples
+// [first, last) of `data`, in batches of batch_size dealt out to `threads` threads.
 template <class T>
-Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& state,
-                 const Loss& loss, const Dataset<T>& data, std::size_t batch_size,
-                 std::size_t threads) {
-  if (batch_size == 0) throw ConfigError("evaluate needs a positive batch_size");
-  if (threads == 0) throw ConfigError("evaluate needs threads >= 1");
-  Metrics metrics;
-  metrics.samples = data.size();
-  if (data.size() == 0) return metrics;
-  check_data(network, data, loss, "data");  // names a bad label by its index in the data set
+void evaluate_sums(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                   const Loss& loss, const Dataset<T>& data, std::size_t first,
+                   std::size_t last, std::size_t batch_size, std::size_t threads,
+                   double& loss_sum, std::size_t& correct) {
   const bool labels = !data.labels.is_empty();
-  const std::size_t batches = batch_count(data.size(), batch_size);
+  const std::size_t batches = batch_count(last - first, batch_size);
   // Thread t takes batches t, t + tasks, ...; each keeps its own output and sums.
   std::size_t tasks = std::min(threads, batches);
   std::vector<arma::Mat<T>> outputs(tasks);
@@ -54,7 +51,7 @@ Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& sta
   std::vector<std::size_t> corrects(tasks, 0);
   auto task = [&](std::size_t t) {
     for (std::size_t b = t; b < batches; b += tasks) {
-      const std::size_t begin = b * batch_size, end = std::min(begin + batch_size, data.size());
+      const std::size_t begin = first + b * batch_size, end = std::min(begin + batch_size, last);
       arma::Mat<T>& y = outputs[t];  // reused: shape and labels were checked above
       network.infer_into(params, state, columns_view(data.x, begin, end), data.shape, y);
       if (labels) {
@@ -75,14 +72,48 @@ Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& sta
     corrects.assign(1, 0);
     task(0);
   }
-  double loss_sum = 0;
-  std::size_t correct = 0;
+  loss_sum = 0;
+  correct = 0;
   for (std::size_t t = 0; t < tasks; ++t) {
     loss_sum += loss_sums[t];
     correct += corrects[t];
   }
-  metrics.loss = loss_sum / double(data.size());
-  if (labels) metrics.accuracy = double(correct) / double(data.size());
+}
+
+}  // namespace
+
+template <class T>
+Metrics evaluate(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                 const Loss& loss, const Dataset<T>& data, std::size_t batch_size,
+                 std::size_t threads, Collective* group) {
+  if (batch_size == 0) throw ConfigError("evaluate needs a positive batch_size");
+  if (threads == 0) throw ConfigError("evaluate needs threads >= 1");
+  Metrics metrics;
+  double sums[3] = {0, 0, double(data.size())};  // loss sum, correct, samples
+  std::exception_ptr outcome;
+  try {
+    if (data.size() != 0) {
+      check_data(network, data, loss, "data");  // names a bad label by its index in the data set
+      const BatchRange share = rank_share(data.size(), group);
+      std::size_t correct = 0;
+      if (share.size() != 0)
+        evaluate_sums(network, params, state, loss, data, share.begin, share.end, batch_size,
+                      threads, sums[0], correct);
+      sums[1] = double(correct);
+    }
+  } catch (...) {
+    if (!group) throw;
+    outcome = std::current_exception();
+  }
+  if (group) {
+    sums[2] = 0;
+    if (group->rank() == 0) sums[2] = double(data.size());  // every rank holds the data set
+    check_all(*group, outcome, sums, 3);
+  }
+  metrics.samples = static_cast<std::size_t>(sums[2]);
+  if (metrics.samples == 0) return metrics;
+  metrics.loss = sums[0] / sums[2];
+  if (!data.labels.is_empty()) metrics.accuracy = sums[1] / sums[2];
   return metrics;
 }
 
@@ -116,7 +147,7 @@ arma::Mat<T> predict(const Layer& network, const Tree<T>& params, const Tree<T>&
 
 #define LAYERCACHE_INSTANTIATE_EVALUATE(T)                                                     \
   template Metrics evaluate(const Layer&, const Tree<T>&, const Tree<T>&, const Loss&,         \
-                            const Dataset<T>&, std::size_t, std::size_t);                      \
+                            const Dataset<T>&, std::size_t, std::size_t, Collective*);         \
   template arma::Mat<T> predict(const Layer&, const Tree<T>&, const Tree<T>&,                  \
                                 const arma::Mat<T>&, const Shape&, std::size_t, std::size_t);
 

@@ -7,12 +7,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <iomanip>
 #include <iostream>
 #include <numeric>
 #include <sstream>
 
+#include "layercache/distributed.hpp"
 #include "layercache/initializers.hpp"
+#include "layercache/sizes.hpp"
 #include "common.hpp"
 #include "warnings.hpp"
 
@@ -125,15 +128,11 @@ class BorrowedRun {
   OptState<T>& opt_state_;
 };
 
-}  // namespace
-
+// fit's checks before anything runs: the options, the run's counters, the params against
+// the network's init, the data against the network, and every callback's own check.
 template <class T>
-History fit(const Layer& network, TrainState<T>& run, const Optimizer& optimizer,
-            const Loss& loss, const Dataset<T>& train, const FitOptions<T>& options) {
-  if (options.batch_size == 0) throw ConfigError("fit needs a positive batch_size");
-  if (options.threads == 0) throw ConfigError("fit needs threads >= 1 (1 runs each step on the calling thread)");
-  if (options.eval_batch_size == 0) throw ConfigError("fit needs a positive eval_batch_size");
-  if (train.size() == 0) throw DataError("the training data is empty");
+void check_fit(const Layer& network, const TrainState<T>& run, const Loss& loss,
+               const Dataset<T>& train, const FitOptions<T>& options, const BatchPlan& plan) {
   if (run.epoch < 0 || run.step < 0)
     throw ConfigError("the run's counters are negative: epoch " + std::to_string(run.epoch) +
                       ", step " + std::to_string(run.step));
@@ -146,21 +145,54 @@ History fit(const Layer& network, TrainState<T>& run, const Optimizer& optimizer
   }
   check_data(network, train, loss, "training data");
   if (options.validation) check_data(network, *options.validation, loss, "validation data");
-
-  // Each epoch's order is drawn afresh from the run's stream, so the stream alone (saved
-  // with the run) decides every later epoch.
-  BatchPlan plan = batches(train.size(), options.batch_size, options.drop_last);
   if (plan.size() == 0)
     throw ConfigError("no batch to train on: " + std::to_string(train.size()) +
                       " samples with batch_size " + std::to_string(options.batch_size) +
                       " and drop_last");
+  const std::size_t ranks = options.group ? options.group->size() : 1;
+  if (plan.ranges.back().size() < ranks)
+    throw ConfigError("the last batch of each epoch holds " +
+                      std::to_string(plan.ranges.back().size()) + " samples, fewer than the " +
+                      std::to_string(ranks) + " ranks (set drop_last, or a batch_size that "
+                      "leaves at least one sample per rank)");
+}
+
+}  // namespace
+
+template <class T>
+History fit(const Layer& network, TrainState<T>& run, const Optimizer& optimizer,
+            const Loss& loss, const Dataset<T>& train, const FitOptions<T>& options) {
+  if (options.batch_size == 0) throw ConfigError("fit needs a positive batch_size");
+  if (options.threads == 0) throw ConfigError("fit needs threads >= 1 (1 runs each step on the calling thread)");
+  if (options.eval_batch_size == 0) throw ConfigError("fit needs a positive eval_batch_size");
+  if (train.size() == 0) throw DataError("the training data is empty");
+  Collective* group = options.group;
+  const bool root = !group || group->rank() == 0;
+
+  // Each epoch's order is drawn afresh from the run's stream, so the stream alone (saved
+  // with the run) decides every later epoch. With a group, a batch is every rank's samples.
+  const std::size_t batch_size =
+      checked_mul(options.batch_size, group ? group->size() : 1, "batch_size × ranks");
+  BatchPlan plan = batches(train.size(), batch_size, options.drop_last);
   FrozenSet frozen;
-  if (!options.freeze.empty()) frozen = freeze(run.params, options.freeze);
   Needs needs;
   needs.input = false;
-  needs.frozen = options.freeze.empty() ? nullptr : &frozen;
-  const FitStart<T> start{network, run.params, run.state, train, options, plan.size()};
-  for (const auto& callback : options.callbacks) callback.before_training(start);
+  std::exception_ptr outcome;
+  try {
+    check_fit(network, run, loss, train, options, plan);
+    if (!options.freeze.empty()) frozen = freeze(run.params, options.freeze);
+    needs.frozen = options.freeze.empty() ? nullptr : &frozen;
+    const FitStart<T> start{network, run.params, run.state, train, options, plan.size()};
+    for (const auto& callback : options.callbacks) callback.before_training(start);
+  } catch (...) {
+    if (!group) throw;
+    outcome = std::current_exception();
+  }
+  if (group) {
+    // Every rank checked its own data and run; then all start from rank 0's run.
+    check_all(*group, outcome);
+    broadcast(*group, run);
+  }
   Context ctx;
   ctx.mode = Mode::train;
   ctx.rng = &run.rng;
@@ -169,7 +201,8 @@ History fit(const Layer& network, TrainState<T>& run, const Optimizer& optimizer
   History& history = run.history;
   history.stopped_early = false;
   history.stop_reason.clear();
-  Reporter reporter(options.progress, options.log, options.epochs, plan.size());
+  Reporter reporter(root ? options.progress : Progress::silent, options.log, options.epochs,
+                    plan.size());
   history.warnings.clear();
   auto warn = [&](const std::string& message) {
     history.warnings.push_back(message);
@@ -180,6 +213,9 @@ History fit(const Layer& network, TrainState<T>& run, const Optimizer& optimizer
   StepWorkspace<T>& workspace = run.workspace;
   workspace.threads = options.threads;
   workspace.split = options.split;
+  workspace.group = group;
+  workspace.bucket_bytes = options.bucket_bytes;
+  workspace.sync_state = options.sync_state;
   for (std::size_t epoch = std::size_t(run.epoch) + 1; epoch <= options.epochs; ++epoch) {
     const auto start = Clock::now();
     if (options.shuffle) {
@@ -206,7 +242,7 @@ History fit(const Layer& network, TrainState<T>& run, const Optimizer& optimizer
     if (!train.labels.is_empty()) log.accuracy = double(correct) / double(seen);
     if (options.validation) {
       const Metrics m = evaluate(network, run.params, run.state, loss, *options.validation,
-                                 options.eval_batch_size, options.threads);
+                                 options.eval_batch_size, options.threads, group);
       log.val_loss = m.loss;
       log.val_accuracy = m.accuracy;
     }
@@ -216,8 +252,26 @@ History fit(const Layer& network, TrainState<T>& run, const Optimizer& optimizer
     reporter.epoch_done(log);
     optimizer.report(run.opt, options.validation ? log.val_loss : log.loss);
 
-    FitContext<T> fit_context{network, run.params, run.state, run.opt, history, false, {}, &run};
-    for (const auto& callback : options.callbacks) callback(log, fit_context);
+    FitContext<T> fit_context{network, run.params, run.state, run.opt, history, false, {},
+                              &run, group};
+    if (group) {
+      // The callbacks run on every rank; a failure (rank 0 writing a checkpoint) or a stop on
+      // any rank is every rank's.
+      double stops = 0;
+      try {
+        for (const auto& callback : options.callbacks) callback(log, fit_context);
+        stops = fit_context.stop ? 1 : 0;
+      } catch (...) {
+        outcome = std::current_exception();
+      }
+      check_all(*group, outcome, &stops, 1);
+      if (stops != 0 && !fit_context.stop) {
+        fit_context.stop = true;
+        fit_context.stop_reason = "a callback on another rank stopped training";
+      }
+    } else {
+      for (const auto& callback : options.callbacks) callback(log, fit_context);
+    }
     if (fit_context.stop) {
       history.stopped_early = epoch < options.epochs;
       history.stop_reason = fit_context.stop_reason;

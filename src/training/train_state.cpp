@@ -156,6 +156,9 @@ template <class T, class Step>
 StepResult step_run(TrainState<T>& run, const StepOptions& options, const Step& step) {
   run.workspace.threads = options.threads;
   run.workspace.split = options.split;
+  run.workspace.group = options.group;
+  run.workspace.bucket_bytes = options.bucket_bytes;
+  run.workspace.sync_state = options.sync_state;
   Needs needs;
   needs.input = false;
   needs.frozen = options.frozen;

@@ -8,8 +8,10 @@
 #include <utility>
 #include <vector>
 
+#include "layercache/distributed.hpp"
 #include "layercache/training.hpp"
 #include "../batch_gather.hpp"
+#include "../distributed/gradient_exchange.hpp"
 #include "../optim/optimizer_access.hpp"
 #include "../split_work.hpp"
 #include "../vector_kernel.hpp"
@@ -259,6 +261,7 @@ bool sharded_pass(const Layer& network, const Tree<T>& params, const Tree<T>& st
     Needs shard_needs = needs;
     shard_needs.executor = nullptr;
     shard_needs.batch_reduction = &sh.sums_of_shard[i];
+    shard_needs.listener = nullptr;  // a shard's gradients are a part: the sum is announced
     detail::Shard<T>* shard = i == 0 ? nullptr : &sh.extra[i - 1];
     c.rng = ctx.rng ? (shard ? &shard->rng : &first_rng) : nullptr;
     const double weight = double(e - b) / double(columns);
@@ -356,16 +359,21 @@ void layer_split_pass(const Layer& network, const Tree<T>& params, const Tree<T>
                                       result.correct, 1.0);
 }
 
-// One step on a batch from `source` (x and targets view the workspace's batch when it is
-// a data set).
+// How the update checks the gradients for NaN and Inf after a pass.
+enum class GradsCheck {
+  one_pass,     // scanned by the update on the calling thread
+  on_threads,   // scanned by the update on the step's threads
+  known_finite  // found finite while the shards' sum was written: not scanned again
+};
+
+// Forward, loss and backward of this process's batch from `source` (x and targets view the
+// workspace's batch when it is a data set), the gradients left in ws.backward.grads.
 template <class T>
-StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
-                   const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
-                   const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
-                   const BatchSource<T>& source, const Needs& needs, const Context& ctx,
-                   StepWorkspace<T>& ws) {
-  if (ws.threads == 0)
-    throw ConfigError("train_step needs workspace.threads >= 1 (1 runs the step on the calling thread)");
+StepResult local_pass(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                      const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
+                      const Targets<T>& targets, const BatchSource<T>& source,
+                      const Needs& needs, const Context& ctx, StepWorkspace<T>& ws,
+                      GradsCheck& check) {
   StepResult result;
   const std::size_t n = shard_count(ws, x, targets);
   const bool split_layers = n == 1 && ws.threads > 1 && ws.split != Split::batch;
@@ -381,13 +389,128 @@ StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
                                         ctx, ws.forward, ws.dy, ws.backward, result.correct, 1.0);
     if (n != 1) std::rethrow_exception(ws.shards.ptr->pool.first_error());
   }
+  check = n == 1 && !split_layers ? GradsCheck::one_pass
+          : grads_finite          ? GradsCheck::known_finite
+                                  : GradsCheck::on_threads;
+  return result;
+}
+
+// Number of values backward computes gradients for: the params not frozen.
+template <class T>
+std::size_t wanted_values(const Tree<T>& params, const FrozenSet* frozen) noexcept {
+  if (frozen && frozen->all()) return 0;
+  if (params.is_leaf()) return params.value().n_elem;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < params.size(); ++i)
+    n += wanted_values(params.child(i), frozen ? frozen->child(params.name(i)) : nullptr);
+  return n;
+}
+
+// The path of the leaf of `tree` whose data is at `data` (empty when none is).
+template <class T>
+std::string path_of_leaf(const Tree<T>& tree, const T* data) {
+  std::string found;
+  tree.for_each([&](const std::string& path, const arma::Mat<T>& m) {
+    if (m.memptr() == data) found = path;
+  });
+  return found;
+}
+
+// The pass of a rank of a group: `prepare` (gathering the batch), local_pass on this rank's
+// samples, then the gradients (and the new state, with sync_state) summed across the ranks,
+// weighted by the ranks' sample counts: each rank's values are multiplied by its count as
+// they enter the sum, and the sum is divided by the total. Backward announces each child's
+// gradients as it finishes them (Needs::listener), so their buckets travel while it runs the
+// children before. Whatever fails on any rank is thrown on every rank (check_all), after every
+// rank has started every bucket.
+template <class T, class Prepare>
+StepResult exchanged_pass(const Layer& network, const Tree<T>& params, const Tree<T>& state,
+                          const Loss& loss, const arma::Mat<T>& x, const Shape& x_shape,
+                          const Targets<T>& targets, const BatchSource<T>& source,
+                          const Prepare& prepare, const Needs& needs, const Context& ctx,
+                          StepWorkspace<T>& ws, GradsCheck& check) {
+  Collective& group = *ws.group;
+  if (!ws.exchange.ptr) ws.exchange.ptr.reset(new detail::GradientExchange<T>());
+  detail::GradientExchange<T>& exchange = *ws.exchange.ptr;
+  const bool sync_state = ws.sync_state && state.n_tensors() != 0;
+  StepResult result;
+  std::exception_ptr outcome;
+  std::size_t columns = 0;
+  try {
+    prepare();
+    columns = x.n_cols;
+  } catch (...) {
+    outcome = std::current_exception();
+  }
+  exchange.begin(group, wanted_values(params, needs.frozen) + (sync_state ? state.count() : 0),
+                 ws.bucket_bytes / sizeof(T), T(columns));
+  // Each rank draws (dropout masks) from its own stream, split off a copy of the shared one.
+  // The shared stream moves on by one split after a step in which some rank drew, and not
+  // at all otherwise: it stays the same on every rank, and where nothing draws it follows
+  // one process's stream (which decides the next epochs' orders) exactly.
+  Rng rank_rng;
+  Context rank_ctx = ctx;
+  if (ctx.rng) {
+    Rng copy = *ctx.rng;
+    for (std::size_t r = 0; r <= group.rank(); ++r) rank_rng = copy.split();
+    rank_ctx.rng = &rank_rng;
+  }
+  const Rng::State rank_start = rank_rng.state();
+  if (!outcome) try {
+      Needs announcing = needs;
+      announcing.listener = &exchange;
+      result = local_pass(network, params, state, loss, x, x_shape, targets, source, announcing,
+                          rank_ctx, ws, check);
+      exchange.add(ws.backward.grads);  // what backward did not announce
+      if (sync_state) exchange.add(ws.forward.state);
+      if (const T* bad = exchange.non_finite()) {
+        std::string path = path_of_leaf(ws.backward.grads, bad);
+        throw NumericError("this rank's gradient holds NaN or Inf (before the sum across ranks)",
+                           path.empty() ? "state/" + path_of_leaf(ws.forward.state, bad)
+                                        : "grads/" + path);
+      }
+    } catch (...) {
+      outcome = std::current_exception();
+    }
+  double sums[4] = {result.loss * double(columns), double(result.correct), double(columns),
+                    rank_rng.state() != rank_start ? 1.0 : 0.0};
+  exchange.finish(outcome, sums, 4);  // throws on every rank when one failed
+  if (ctx.rng && sums[3] != 0) ctx.rng->split();
+  exchange.unpack(T(1.0 / sums[2]));
+  result.loss = sums[0] / sums[2];
+  result.correct = static_cast<std::size_t>(sums[1]);
+  // The sum across ranks may hold what this rank's shards did not.
+  if (check == GradsCheck::known_finite) check = GradsCheck::on_threads;
+  return result;
+}
+
+// One step on a batch from `source` (x and targets view the workspace's batch when it is
+// a data set, which `prepare` fills).
+template <class T, class Prepare>
+StepResult step_on(const Layer& network, Tree<T>& params, Tree<T>& state,
+                   const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
+                   const arma::Mat<T>& x, const Shape& x_shape, const Targets<T>& targets,
+                   const BatchSource<T>& source, const Prepare& prepare, const Needs& needs,
+                   const Context& ctx, StepWorkspace<T>& ws) {
+  if (ws.threads == 0)
+    throw ConfigError("train_step needs workspace.threads >= 1 (1 runs the step on the calling thread)");
+  GradsCheck check = GradsCheck::one_pass;
+  StepResult result;
+  if (ws.group) {
+    result = exchanged_pass(network, params, state, loss, x, x_shape, targets, source, prepare,
+                            needs, ctx, ws, check);
+  } else {
+    prepare();
+    result = local_pass(network, params, state, loss, x, x_shape, targets, source, needs, ctx,
+                        ws, check);
+  }
   // The update checks everything before changing anything, on the step's threads when it
   // has them; after a sharded pass that found the summed grads finite it skips only its own
   // scan of them. When that pass found NaN or Inf, the full update is what scans them again
   // and names the first bad entry.
-  if (n == 1 && !split_layers)
+  if (check == GradsCheck::one_pass)
     optimizer.update(params, ws.backward.grads, opt_state);
-  else if (grads_finite)
+  else if (check == GradsCheck::known_finite)
     detail::OptimizerAccess::update_with_finite_grads(optimizer, params, ws.backward.grads,
                                                       opt_state, ws.shards.ptr->pool);
   else
@@ -407,7 +530,7 @@ StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
                       const arma::Mat<T>& x, const Shape& x_shape, const TargetsArg<T>& targets,
                       const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
   return step_on(network, params, state, optimizer, opt_state, loss, x, x_shape, targets,
-                 BatchSource<T>{}, needs, ctx, ws);
+                 BatchSource<T>{}, [] {}, needs, ctx, ws);
 }
 
 template <class T>
@@ -415,14 +538,24 @@ StepResult train_step(const Layer& network, Tree<T>& params, Tree<T>& state,
                       const Optimizer& optimizer, OptState<T>& opt_state, const Loss& loss,
                       const Dataset<T>& data, const BatchPlan& plan, const BatchRange& range,
                       const Needs& needs, const Context& ctx, StepWorkspace<T>& ws) {
+  // With a group, the range is the whole group's batch, and this rank trains on its share.
+  if (ws.group && range.size() < ws.group->size())
+    throw ConfigError("a batch of " + std::to_string(range.size()) + " samples cannot be shared by " +
+                      std::to_string(ws.group->size()) +
+                      " ranks: each needs at least one (drop_last leaves out a short last batch)");
+  const BatchRange share = rank_share(range, ws.group);
   Batch<T>& batch = ws.batch;
-  detail::prepare_batch(data, plan.order, range.begin, range.end, batch.x, batch.labels,
-                        batch.targets);
   const Targets<T> targets = data.has_labels()          ? Targets<T>(batch.labels)
                              : data.targets_are_inputs ? Targets<T>(batch.x)
                                                        : Targets<T>(batch.targets);
-  return step_on(network, params, state, optimizer, opt_state, loss, batch.x, data.shape,
-                 targets, BatchSource<T>{&data, &plan.order, range.begin}, needs, ctx, ws);
+  return step_on(
+      network, params, state, optimizer, opt_state, loss, batch.x, data.shape, targets,
+      BatchSource<T>{&data, &plan.order, share.begin},
+      [&] {
+        detail::prepare_batch(data, plan.order, share.begin, share.end, batch.x, batch.labels,
+                              batch.targets);
+      },
+      needs, ctx, ws);
 }
 
 #define LAYERCACHE_INSTANTIATE_TRAIN_STEP(T)                                                   \
