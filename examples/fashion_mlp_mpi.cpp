@@ -63,11 +63,11 @@ Args parse(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);  // --help and usage errors end here, before MPI starts
   mpi::Environment environment(argc, argv);
   mpi::ProcessGroup group;  // every process of the job
   const bool root = group.rank() == 0;
   try {
-    const Args args = parse(argc, argv);
     set_blas_threads(1);  // each rank's threads split its share of the batch
 
     // Every rank reads the whole data set and splits it alike (the same seed); fit deals

@@ -102,13 +102,14 @@ bool same_as_rank_zero(Collective& group, const Tree<T>& tree) {
 template <class T>
 TrainState<T> steps(const Layer& net, const Optimizer& opt, const Dataset<T>& data,
                     std::size_t batch_size, std::size_t k, Collective* group,
-                    std::size_t bucket_bytes = std::size_t(1) << 20) {
+                    std::size_t bucket_bytes = std::size_t(1) << 20, std::size_t threads = 1,
+                    Split split = Split::automatic) {
   TrainState<T> run = init_train_state<T>(net, data.shape, opt, he_normal(), 7);
   BatchPlan plan = batches(data.size(), batch_size, false);
   plan.reshuffle(run.rng);
   for (std::size_t b = 0; b < k; ++b)
     train_step(net, run, opt, SoftmaxCrossEntropy(), data, plan, plan[b],
-               {.group = group, .bucket_bytes = bucket_bytes});
+               {.threads = threads, .split = split, .group = group, .bucket_bytes = bucket_bytes});
   return run;
 }
 
@@ -189,6 +190,21 @@ BOOST_AUTO_TEST_CASE(two_ranks_at_batch_b_give_the_params_of_one_process_at_batc
   const TrainState<float> one = steps(net, opt, data, 20, 5, nullptr);
   BOOST_TEST(max_relative_difference(two.params, one.params) < 1e-5);
   BOOST_TEST(same_as_rank_zero(group, two.params));
+}
+
+BOOST_AUTO_TEST_CASE(ranks_that_split_their_share_across_threads_give_the_same_params) {
+  // Each rank's share of 32 split into two shards (its shards' sum then travels as a whole),
+  // or each layer's work split between its threads (its announcements travel as they come).
+  mpi::ProcessGroup group;
+  const Network net = ring_net();
+  const Dataset<double> data = ring<double>(256, 8);
+  const Optimizer opt = adam({.learning_rate = 0.01});
+  const TrainState<double> one = steps(net, opt, data, 64, 4, nullptr);
+  for (Split split : {Split::batch, Split::layers}) {
+    const TrainState<double> two = steps(net, opt, data, 64, 4, &group, 256, 2, split);
+    BOOST_TEST(max_relative_difference(two.params, one.params) < 1e-12);
+    BOOST_TEST(same_as_rank_zero(group, two.params));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(unequal_shares_are_weighted_by_their_sizes) {
