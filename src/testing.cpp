@@ -14,6 +14,11 @@ namespace {
 arma::mat random_input(const Shape& shape, const GradCheckOptions& o, Rng& rng) {
   arma::mat x(shape.size(), o.batch);
   for (double& v : x) {
+    if (o.integer_inputs > 0) {
+      v = double(std::min<std::size_t>(std::size_t(rng.uniform() * double(o.integer_inputs)),
+                                       o.integer_inputs - 1));
+      continue;
+    }
     v = rng.normal(0.0, o.input_scale);
     if (std::abs(v) < o.input_margin) v = v < 0 ? v - o.input_margin : v + o.input_margin;
   }
@@ -31,10 +36,12 @@ Tree<double> random_params(const Layer& layer, const Shape& shape, Rng& rng) {
 // L = Σ r ⊙ y for the current params and input (training mode, fresh rng each time so that
 // layers that draw get the same draws on every evaluation).
 double projected(const Layer& layer, const Tree<double>& params, const arma::mat& x,
-                 const Shape& shape, const arma::mat& r, std::uint64_t seed) {
+                 const Shape& shape, const arma::mat& r, std::uint64_t seed,
+                 const GradCheckOptions& o) {
   Rng rng(seed);
   Context ctx;
   ctx.rng = &rng;
+  if (!o.lengths.is_empty()) ctx.lengths = &o.lengths;
   const auto out = layer.forward(params, x, shape, ctx);
   return arma::accu(r % out.y());
 }
@@ -134,6 +141,7 @@ GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params_i
   Rng rng(draw_seed);
   Context ctx;
   ctx.rng = &rng;
+  if (!o.lengths.is_empty()) ctx.lengths = &o.lengths;
   const auto fwd = layer.forward(params, x, input_shape, ctx);
   Rng proj_rng(o.seed + 2);
   arma::mat r(fwd.y().n_rows, fwd.y().n_cols);
@@ -143,7 +151,7 @@ GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params_i
   Needs needs;
   needs.input = o.check_input;
   const auto bwd = layer.backward(params, *fwd.cache, r, needs);
-  auto evaluate = [&] { return projected(layer, params, x, input_shape, r, draw_seed); };
+  auto evaluate = [&] { return projected(layer, params, x, input_shape, r, draw_seed, o); };
 
   if (o.check_input) compare("input", x, bwd.dx, evaluate, o, result);
   params.for_each([&](const std::string& path, arma::mat& p) {
@@ -176,6 +184,7 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
   auto context = [&](Rng& r) {
     Context ctx;
     ctx.rng = &r;
+    if (!o.lengths.is_empty()) ctx.lengths = &o.lengths;
     return ctx;
   };
 
@@ -212,7 +221,16 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
           "results; does the layer keep values in itself instead of in its cache?");
   }
 
-  const arma::mat inferred = layer.infer(params, x, input_shape);
+  // infer has no context: with lengths, forward in infer mode stands in for it.
+  arma::mat inferred;
+  if (o.lengths.is_empty()) {
+    inferred = layer.infer(params, x, input_shape);
+  } else {
+    Context infer_mode;
+    infer_mode.mode = Mode::infer;
+    infer_mode.lengths = &o.lengths;
+    inferred = layer.forward(params, x, input_shape, infer_mode).y();
+  }
   const double scale = std::max(1.0, arma::abs(first.y()).max());
   const bool infer_ok = inferred.n_rows == first.y().n_rows && inferred.n_cols == first.y().n_cols &&
                         arma::abs(inferred - first.y()).max() <= 1e-12 * scale;
@@ -301,6 +319,7 @@ ContractResult check_float_matches_double(const Layer& layer, const Shape& input
   Context cd, cf;
   cd.rng = &rd;
   cf.rng = &rf;
+  if (!o.lengths.is_empty()) cd.lengths = cf.lengths = &o.lengths;
   const auto yd = layer.forward(params_rounded, x_rounded, input_shape, cd);
   const auto yf = layer.forward(params_f, x_f, input_shape, cf);
   const arma::mat yf_d = arma::conv_to<arma::mat>::from(yf.y());

@@ -57,6 +57,12 @@ struct Context {
   /// parallel code ignore it. The BLAS should be single-threaded meanwhile (train_step
   /// with Split::layers sees to that).
   Executor* executor = nullptr;
+  /// For a batch of padded sequences: the number of real steps of each sample, one per
+  /// column (each at most the sequence length T), read by every sequence layer of the call
+  /// and kept in its cache for backward; null when every sample has all T steps. The steps
+  /// past a sample's length are padding and never change an output or a gradient
+  /// (docs/sequences.md).
+  const arma::uvec* lengths = nullptr;
 };
 
 /// What a tensor is for; tells initializers how to fill it.

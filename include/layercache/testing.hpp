@@ -42,6 +42,14 @@ struct GradCheckOptions {
   /// Keep input entries at least this far from zero (for layers with a kink at zero,
   /// such as ReLU, whose derivative a finite difference cannot see across the kink).
   double input_margin = 0.0;
+  /// When positive, input entries are whole numbers drawn uniformly from [0, integer_inputs)
+  /// (indices for an Embedding; turn check_input off with it).
+  std::size_t integer_inputs = 0;
+  /// For sequence layers: the real steps of each sample (Context::lengths), one per column
+  /// of the batch; empty when every sample has all its steps. The checks run with these
+  /// lengths in every forward's context, and compare forward in infer mode (not infer,
+  /// which has no context) with training forward.
+  arma::uvec lengths;
 };
 
 /// One compared entry.
