@@ -20,9 +20,10 @@ LC_BUILD_PACKAGES=(
 # What the tests read or run besides: Fashion-MNIST files, doxygen for the docs check, and
 # gnuplot for the main job's plot (scripts/check_demo), h5py to edit a checkpoint as another
 # program would (the checkpoint tests), ONNX's checker (scripts/check_onnx, which installs
-# ONNX Runtime with npm itself), PyTorch (scripts/check_torch), mpirun (scripts/check_mpi).
+# ONNX Runtime with npm itself), PyTorch (scripts/check_torch), mpirun (scripts/check_mpi), the
+# English word list examples/char_model learns from (scripts/check_char_model).
 LC_TEST_PACKAGES=(dataset-fashion-mnist doxygen hdf5-tools gnuplot-nox python3-h5py python3-onnx
-  python3-torch openmpi-bin)
+  python3-torch openmpi-bin wamerican)
 # What scripts/fuzz adds: clang (libFuzzer and the sanitizers), h5py for the seed corpus.
 LC_FUZZ_PACKAGES=(clang python3-h5py)
 # What the demo adds: the data set it trains on and gnuplot to draw its curves.

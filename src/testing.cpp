@@ -14,6 +14,11 @@ namespace {
 arma::mat random_input(const Shape& shape, const GradCheckOptions& o, Rng& rng) {
   arma::mat x(shape.size(), o.batch);
   for (double& v : x) {
+    if (o.integer_inputs > 0) {
+      v = double(std::min<std::size_t>(std::size_t(rng.uniform() * double(o.integer_inputs)),
+                                       o.integer_inputs - 1));
+      continue;
+    }
     v = rng.normal(0.0, o.input_scale);
     if (std::abs(v) < o.input_margin) v = v < 0 ? v - o.input_margin : v + o.input_margin;
   }
@@ -28,14 +33,22 @@ Tree<double> random_params(const Layer& layer, const Shape& shape, Rng& rng) {
   return params;
 }
 
+// The context of the checks' forward calls: `mode`, `rng`, and the options' lengths.
+Context check_context(const GradCheckOptions& o, Rng* rng, Mode mode) {
+  Context ctx;
+  ctx.mode = mode;
+  ctx.rng = rng;
+  if (!o.lengths.is_empty()) ctx.lengths = &o.lengths;
+  return ctx;
+}
+
 // L = Σ r ⊙ y for the current params and input (in the checks' mode, fresh rng each time so
 // that layers that draw get the same draws on every evaluation).
 double projected(const Layer& layer, const Tree<double>& params, const Tree<double>& state,
                  const arma::mat& x, const Shape& shape, const arma::mat& r, std::uint64_t seed,
-                 Mode mode) {
+                 const GradCheckOptions& o) {
   Rng rng(seed);
-  const Context ctx{mode, &rng, false, nullptr, nullptr};
-  const auto out = layer.forward(params, x, shape, ctx, state);
+  const auto out = layer.forward(params, x, shape, check_context(o, &rng, o.mode), state);
   return arma::accu(r % out.y());
 }
 
@@ -139,8 +152,7 @@ GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params_i
   const std::uint64_t draw_seed = o.seed + 1;
 
   Rng rng(draw_seed);
-  const Context ctx{o.mode, &rng, false, nullptr, nullptr};
-  const auto fwd = layer.forward(params, x, input_shape, ctx, state);
+  const auto fwd = layer.forward(params, x, input_shape, check_context(o, &rng, o.mode), state);
   Rng proj_rng(o.seed + 2);
   arma::mat r(fwd.y().n_rows, fwd.y().n_cols);
   const double scale = 1.0 / std::sqrt(double(std::max<arma::uword>(r.n_elem, 1)));
@@ -149,9 +161,7 @@ GradCheckResult check_gradients(const Layer& layer, const Tree<double>& params_i
   Needs needs;
   needs.input = o.check_input;
   const auto bwd = layer.backward(params, *fwd.cache, r, needs);
-  auto evaluate = [&] {
-    return projected(layer, params, state, x, input_shape, r, draw_seed, o.mode);
-  };
+  auto evaluate = [&] { return projected(layer, params, state, x, input_shape, r, draw_seed, o); };
 
   if (o.check_input) compare("input", x, bwd.dx, evaluate, o, result);
   params.for_each([&](const std::string& path, arma::mat& p) {
@@ -182,7 +192,7 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
   const Tree<double> params = random_params(layer, input_shape, rng);
   const Tree<double> state = layer.init_state<double>(input_shape);
   const arma::mat x = random_input(input_shape, o, rng);
-  auto context = [&](Rng& r) { return Context{o.mode, &r, false, nullptr, nullptr}; };
+  auto context = [&](Rng& r) { return check_context(o, &r, o.mode); };
 
   Rng r1(o.seed + 1), r2(o.seed + 1);
   const Rng::State unused = r1.state();
@@ -234,12 +244,14 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
   }
 
   // A forward in infer mode runs without an rng (it must draw nothing), returns no state,
-  // and gives what infer gives.
+  // and gives what infer gives. infer has no context: with lengths (padded sequences), the
+  // forward in infer mode is compared with a training forward instead (for the layers that
+  // take lengths, which have no mode).
   ForwardResult<double> in_infer_mode;
   std::string infer_mode_error;
   try {
-    layer.forward(params, x, input_shape, Context{Mode::infer, nullptr, false, nullptr, nullptr},
-                  in_infer_mode, state);
+    layer.forward(params, x, input_shape, check_context(o, nullptr, Mode::infer), in_infer_mode,
+                  state);
   } catch (const std::exception& e) {
     infer_mode_error = e.what();
   }
@@ -248,7 +260,8 @@ ContractResult check_cache_contract(const Layer& layer, const Shape& input_shape
         infer_mode_error.empty() ? "it returned new state"
                                  : "it threw without an rng: " + infer_mode_error);
   if (infer_mode_error.empty()) {
-    const arma::mat inferred = layer.infer(params, x, input_shape, state);
+    const arma::mat inferred =
+        o.lengths.is_empty() ? layer.infer(params, x, input_shape, state) : first.y();
     const arma::mat& forwarded = in_infer_mode.y();
     const double scale = std::max(1.0, arma::abs(forwarded).max());
     const bool infer_ok = inferred.n_rows == forwarded.n_rows &&
@@ -341,7 +354,7 @@ ContractResult check_float_matches_double(const Layer& layer, const Shape& input
   const arma::mat x_rounded = arma::conv_to<arma::mat>::from(x_f);
 
   Rng rd(o.seed + 1), rf(o.seed + 1);
-  const Context cd{o.mode, &rd, false, nullptr, nullptr}, cf{o.mode, &rf, false, nullptr, nullptr};
+  const Context cd = check_context(o, &rd, o.mode), cf = check_context(o, &rf, o.mode);
   const auto yd = layer.forward(params_rounded, x_rounded, input_shape, cd, state);
   const auto yf = layer.forward(params_f, x_f, input_shape, cf, state_f);
   const arma::mat yf_d = arma::conv_to<arma::mat>::from(yf.y());

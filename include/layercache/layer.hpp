@@ -79,6 +79,12 @@ struct Context {
   /// The sums across the shards of a data-parallel step, or null when the batch is whole
   /// (see BatchReduction).
   BatchReduction* batch_reduction = nullptr;
+  /// For a batch of padded sequences: the number of real steps of each sample, one per
+  /// column (each at most the sequence length T), read by every sequence layer of the call
+  /// and kept in its cache for backward; null when every sample has all T steps. The steps
+  /// past a sample's length are padding and never change an output or a gradient
+  /// (docs/sequences.md).
+  const arma::uvec* lengths = nullptr;
 };
 
 /// What a tensor is for; tells init and initializers how to fill it. Weights (and `other`)

@@ -3,7 +3,8 @@
 // Data layout: one sample per column. A batch is an arma::Mat<T> of (features × batch);
 // a dense weight is (n_out × n_in) and y = W x + b. An image sample is one column holding the
 // channels one after another, each channel an (height × width) matrix in Armadillo's
-// column-major order (the memory order of arma::Cube<T>(h, w, c)).
+// column-major order (the memory order of arma::Cube<T>(h, w, c)). A sequence sample of T
+// steps of F features is one column too, step t at rows [t·F, (t+1)·F) (docs/sequences.md).
 //
 // Layers hold hyper-parameters only. forward(params, x, ctx) returns the output and a cache;
 // backward(params, cache, dy, needs) returns dx and the parameter gradients. Params, grads,
@@ -36,6 +37,12 @@
 #include "layercache/layers/batch_norm.hpp"
 #include "layercache/layers/layer_norm.hpp"
 #include "layercache/layers/dropout.hpp"
+#include "layercache/layers/simple_rnn.hpp"
+#include "layercache/layers/lstm.hpp"
+#include "layercache/layers/gru.hpp"
+#include "layercache/layers/embedding.hpp"
+#include "layercache/layers/time_distributed.hpp"
+#include "layercache/layers/bidirectional.hpp"
 #include "layercache/layout.hpp"
 #include "layercache/losses.hpp"
 #include "layercache/network.hpp"
@@ -50,3 +57,4 @@
 #include "layercache/tree.hpp"
 #include "layercache/tree_surgery.hpp"
 #include "layercache/distributed.hpp"
+#include "layercache/sequence_losses.hpp"

@@ -51,6 +51,14 @@ struct GradCheckOptions {
   /// The mode of every forward call of the checks (Mode::infer checks the forward that uses
   /// running statistics and draws nothing).
   Mode mode = Mode::train;
+  /// When positive, input entries are whole numbers drawn uniformly from [0, integer_inputs)
+  /// (indices for an Embedding; turn check_input off with it).
+  std::size_t integer_inputs = 0;
+  /// For sequence layers: the real steps of each sample (Context::lengths), one per column
+  /// of the batch; empty when every sample has all its steps. The checks run with these
+  /// lengths in every forward's context, and compare forward in infer mode (not infer,
+  /// which has no context) with training forward.
+  arma::uvec lengths;
 };
 
 /// One compared entry.

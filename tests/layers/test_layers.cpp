@@ -74,6 +74,30 @@ std::array<testing::GradCheckOptions, 2> in_both(testing::GradCheckOptions o) {
   return modes;
 }
 
+// Three sequences of 5, 2 and 0 real steps, padded to the 5 steps of the input shape.
+testing::GradCheckOptions padded() {
+  testing::GradCheckOptions o;
+  o.batch = 3;
+  o.lengths = arma::uvec{5, 2, 0};
+  return o;
+}
+
+// Inputs that are ids below n (an Embedding's), which have no gradient.
+testing::GradCheckOptions ids_below(std::size_t n) {
+  testing::GradCheckOptions o;
+  o.integer_inputs = n;
+  o.check_input = false;
+  return o;
+}
+
+// Ids below n, in three sequences padded as by padded().
+testing::GradCheckOptions padded_ids_below(std::size_t n) {
+  testing::GradCheckOptions o = ids_below(n);
+  o.batch = 3;
+  o.lengths = arma::uvec{5, 2, 0};
+  return o;
+}
+
 std::vector<LayerCase> layer_table() {
   const testing::GradCheckOptions plain;
   std::vector<LayerCase> table = {
@@ -222,6 +246,44 @@ std::vector<LayerCase> layer_table() {
                Dropout2D({.rate = 0.25}), AvgPool2D({.kernel = 2}), Flatten(), Dropout(),
                Dense(2 * 2 * 2, 3), LayerNorm()},
        Shape{1, 4, 4}, in_both(batch_of(4))[1]},
+
+      // Sequences: last step or every step, states in and out, padded batches (lengths 5, 2
+      // and 0 of 5 steps: padding is never read and gets no gradient), stacked layers.
+      {"simple_rnn_last_step", SimpleRNN({.n_in = 3, .n_hidden = 4}), Shape{5, 3}, plain},
+      {"simple_rnn_sequences_padded", SimpleRNN({.n_in = 3, .n_hidden = 4, .return_sequences = true}),
+       Shape{5, 3}, padded()},
+      {"simple_rnn_state_in_and_out_padded",
+       SimpleRNN({.n_in = 3, .n_hidden = 4, .initial_state = true, .return_state = true}),
+       Shape{4 + 5 * 3}, padded()},
+      {"lstm_last_step", LSTM({.n_in = 3, .n_hidden = 4}), Shape{5, 3}, plain},
+      {"lstm_last_step_padded", LSTM({.n_in = 3, .n_hidden = 4}), Shape{5, 3}, padded()},
+      {"lstm_sequences_padded", LSTM({.n_in = 3, .n_hidden = 4, .return_sequences = true}),
+       Shape{5, 3}, padded()},
+      {"lstm_state_in_and_out_padded",
+       LSTM({.n_in = 3, .n_hidden = 4, .return_sequences = true, .initial_state = true,
+             .return_state = true}),
+       Shape{8 + 5 * 3}, padded()},
+      {"gru_last_step", GRU({.n_in = 3, .n_hidden = 4}), Shape{5, 3}, plain},
+      {"gru_sequences_padded", GRU({.n_in = 3, .n_hidden = 4, .return_sequences = true}),
+       Shape{5, 3}, padded()},
+      {"gru_state_in_and_out_padded",
+       GRU({.n_in = 3, .n_hidden = 4, .initial_state = true, .return_state = true}),
+       Shape{4 + 5 * 3}, padded()},
+      {"network_of_stacked_lstm_gru_padded",
+       Network{LSTM({.n_in = 3, .n_hidden = 4, .return_sequences = true}),
+               GRU({.n_in = 4, .n_hidden = 2}), Dense(2, 2)},
+       Shape{5, 3}, padded()},
+      {"embedding", Embedding(6, 3), Shape{4}, ids_below(6)},
+      {"time_distributed_dense", TimeDistributed(Dense(3, 2)), Shape{4, 3}, plain},
+      {"bidirectional_lstm_sequences_padded",
+       Bidirectional(LSTM({.n_in = 3, .n_hidden = 2, .return_sequences = true})), Shape{5, 3},
+       padded()},
+      {"bidirectional_gru_last_step_padded", Bidirectional(GRU({.n_in = 3, .n_hidden = 2})),
+       Shape{5, 3}, padded()},
+      {"network_embedding_lstm_time_distributed_dense",
+       Network{Embedding(5, 3), LSTM({.n_in = 3, .n_hidden = 4, .return_sequences = true}),
+               TimeDistributed(Dense(4, 5))},
+       Shape{5}, padded_ids_below(5)},
   };
   // Every Conv2D configuration, with the default batch and with one sample per batch (with one
   // sample the GEMM writes straight into the output column, without rearrangement).
