@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <onnx/onnx_pb.h>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -386,4 +387,51 @@ BOOST_AUTO_TEST_CASE(a_custom_layer_inside_a_combinator_is_named_by_its_full_pat
     BOOST_TEST(e.path() == "pair/residual1/inner/scale1");
   }
   BOOST_TEST(tmp.listing().empty());
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_exports_its_running_statistics_and_dropout_exports_nothing) {
+  TempDir tmp;
+  const Network net{Conv2D({.in_channels = 1, .out_channels = 2, .kernel = 1, .bias = false}),
+                    BatchNorm(2, {.eps = 0.25}), Dropout2D(), Flatten(), Dropout()};
+  const Shape image{1, 2, 2};
+  Rng rng(3);
+  const TreeF params = net.init(image, he_normal(), rng);
+  TreeF state = net.init_state(image);
+  state.at("batch_norm1/running_mean").value() = arma::fmat(arma::fvec{0.5f, -1.5f});
+  state.at("batch_norm1/running_variance").value() = arma::fmat(arma::fvec{2.0f, 3.0f});
+  export_onnx(net, params, state, image, tmp.file("bn.onnx"));
+  const onnx::ModelProto model = read_model(tmp.file("bn.onnx"));
+  const std::vector<std::string> ops = op_types(model);
+  BOOST_TEST(std::count(ops.begin(), ops.end(), "BatchNormalization") == 1);
+  BOOST_TEST(std::count(ops.begin(), ops.end(), "Dropout") == 0);
+  BOOST_TEST(values<float>(initializer(model, "batch_norm1/running_mean")) ==
+                 (std::vector<float>{0.5f, -1.5f}),
+             boost::test_tools::per_element());
+  BOOST_TEST(values<float>(initializer(model, "batch_norm1/running_variance")) ==
+                 (std::vector<float>{2.0f, 3.0f}),
+             boost::test_tools::per_element());
+  for (const auto& node : model.graph().node())
+    if (node.op_type() == "BatchNormalization") {
+      BOOST_TEST(node.attribute(0).name() == "epsilon");
+      BOOST_TEST(node.attribute(0).f() == 0.25f);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_of_an_image_stores_its_scale_in_onnx_order) {
+  TempDir tmp;
+  const Network net{LayerNorm()};
+  const Shape image{1, 2, 3};  // one channel of 2 rows and 3 columns
+  TreeF params;
+  params.add("layer_norm1", TreeF{});
+  // In layercache's order the channel is column-major: (row 0, col 0), (1, 0), (0, 1), ...
+  params.at("layer_norm1").add("scale", TreeF(arma::fmat(arma::fvec{0, 3, 1, 4, 2, 5})));
+  params.at("layer_norm1").add("shift", TreeF(arma::fmat(6, 1, arma::fill::zeros)));
+  export_onnx(net, params, TreeF{}, image, tmp.file("ln.onnx"));
+  const onnx::ModelProto model = read_model(tmp.file("ln.onnx"));
+  BOOST_TEST(op_types(model) == (std::vector<std::string>{"LayerNormalization"}),
+             boost::test_tools::per_element());
+  const auto& scale = initializer(model, "layer_norm1/scale");
+  BOOST_TEST(scale.dims_size() == 3);
+  BOOST_TEST(values<float>(scale) == (std::vector<float>{0, 1, 2, 3, 4, 5}),
+             boost::test_tools::per_element());
 }

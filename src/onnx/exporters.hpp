@@ -92,5 +92,8 @@ Value export_log_softmax(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_identity(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_flatten(GraphBuilder&, const LayerToExport&, const Value&);
 Value export_reshape(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_batch_norm(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_layer_norm(GraphBuilder&, const LayerToExport&, const Value&);
+Value export_dropout(GraphBuilder&, const LayerToExport&, const Value&);
 
 }  // namespace layercache::onnx_export

@@ -8,11 +8,14 @@
 #include "exporters.hpp"
 #include "layercache/layers/activations.hpp"
 #include "layercache/layers/avg_pool2d.hpp"
+#include "layercache/layers/batch_norm.hpp"
 #include "layercache/layers/conv2d.hpp"
 #include "layercache/layers/dense.hpp"
+#include "layercache/layers/dropout.hpp"
 #include "layercache/layers/flatten.hpp"
 #include "layercache/layers/graph.hpp"
 #include "layercache/layers/identity.hpp"
+#include "layercache/layers/layer_norm.hpp"
 #include "layercache/layers/max_pool2d.hpp"
 #include "layercache/layers/parallel.hpp"
 #include "layercache/layers/reshape.hpp"
@@ -55,6 +58,10 @@ const std::unordered_map<std::type_index, Entry>& exporters() {
       {typeid(Identity), {"identity", export_identity}},
       {typeid(Flatten), {"flatten", export_flatten}},
       {typeid(Reshape), {"reshape", export_reshape}},
+      {typeid(BatchNorm), {"batch_norm", export_batch_norm}},
+      {typeid(LayerNorm), {"layer_norm", export_layer_norm}},
+      {typeid(Dropout), {"dropout", export_dropout}},
+      {typeid(Dropout2D), {"dropout2d", export_dropout}},
   };
   return table;
 }

@@ -232,6 +232,11 @@ std::vector<LayerCase> layer_table() {
       {"dropout_infer_mode", Dropout({.rate = 0.3}), Shape{5}, in_both(plain)[1]},
       {"dropout2d", Dropout2D(), Shape{3, 2, 2}, plain},
       {"dropout2d_infer_mode", Dropout2D(), Shape{3, 2, 2}, in_both(plain)[1]},
+      // State beside stateless blocks: the new state has the tree init_state makes.
+      {"network_of_a_stateless_block_and_batch_norm",
+       Network{Residual(Network{Dense(4, 4), Tanh()}), BatchNorm(4),
+               Residual(Network{Dense(4, 4), BatchNorm(4)})},
+       Shape{4}, batch_of(4)},
       // The convolution has no bias: BatchNorm's mean would cancel it (its gradient is 0). Tanh,
       // not ReLU: the normalized values are anywhere, also within the stencil's reach of a kink.
       {"cnn_conv_batch_norm_tanh_dropout2d_pool_dense",

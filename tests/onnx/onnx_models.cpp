@@ -116,6 +116,11 @@ std::vector<Model> models() {
                AvgPool2D({.kernel = {3, 2}, .padding = {1, 1}, .count_padding = false}),
                Softplus(),                                                  // (6, 2, 5)
                GlobalAvgPool2D(), Dense(6, 10)}},
+      {"normalization",
+       Network{Conv2D({.in_channels = 1, .out_channels = 3, .kernel = 3, .stride = 2,
+                       .bias = false}),                                    // (3, 13, 13)
+               BatchNorm(3), ReLU(), Dropout2D(), LayerNorm(), Flatten(), Dense(507, 16),
+               BatchNorm(16), Tanh(), Dropout(), LayerNorm(), Dense(16, 10)}},
       // ONNX Runtime's CPU provider has no float64 Conv: a float64 model without one.
       {"mlp_float64", Network{Dense(784, 64), Tanh(), Dense(64, 10), Softmax()}, true},
   };
@@ -139,8 +144,17 @@ template <class T>
 void write_model(const Model& model, const arma::fmat& images, const Shape& shape,
                  const std::string& dir) {
   Rng rng(7);
-  const Tree<T> params = model.net.init<T>(shape, he_normal(), rng);
-  const Tree<T> state = model.net.init_state<T>(shape);
+  // Every entry moved a little, so that no scale is 1 and no shift 0; the state is what one
+  // training forward on the images makes of init_state (running statistics away from 0 and 1).
+  Tree<T> params = model.net.init<T>(shape, he_normal(), rng);
+  params.for_each([&](const std::string&, arma::Mat<T>& m) {
+    for (T& v : m) v += T(rng.normal(0.0, 0.05));
+  });
+  const arma::Mat<T> images_t = arma::conv_to<arma::Mat<T>>::from(images);
+  Tree<T> state = model.net.init_state<T>(shape);
+  const Context training{Mode::train, &rng, false, nullptr, nullptr};
+  ForwardResult<T> trained = model.net.forward(params, images_t, shape, training, state);
+  if (!trained.state.empty()) state = std::move(trained.state);
   const std::string base = dir + "/" + model.name;
   export_onnx(model.net, params, state, shape, base + ".onnx");
   const arma::Mat<T> x = arma::conv_to<arma::Mat<T>>::from(images);
