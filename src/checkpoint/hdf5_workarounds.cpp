@@ -226,7 +226,10 @@ bool HeaderCheck::read_superblock() {
   }
   root_ = address();
   if (base == undefined_address || eof == undefined_address || eof < base) return false;
-  eoa_ = eof - base;
+  // An end of address space beyond the file's real end claims bytes that are not there:
+  // HDF5 refuses such a (truncated) file, and no header here may reach past what exists, so
+  // a damaged size never makes this check read (or allocate) more than the file holds.
+  eoa_ = std::min(eof - base, size_ > super_ ? size_ - super_ : 0);
   return true;
 }
 
