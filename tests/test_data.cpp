@@ -589,6 +589,28 @@ BOOST_AUTO_TEST_CASE(csv_gzipped_file_is_read_transparently) {
   BOOST_TEST(data.x(0, 1) == 0.75f);
 }
 
+// The reader takes the file in chunks that grow from 64 KiB: a file of several chunks,
+// plain and compressed, comes back whole, rows split across chunk boundaries included.
+BOOST_AUTO_TEST_CASE(csv_larger_than_several_read_chunks_is_read_whole) {
+  TempDir dir;
+  std::string text = "a,b,label\n";
+  const std::size_t rows = 40000;  // about 600 KiB
+  for (std::size_t i = 0; i < rows; ++i)
+    text += std::to_string(i) + ".25," + std::to_string(rows - i) + ".5," +
+            std::to_string(i % 7) + "\n";
+  write_plain(dir.file("d.csv"), text);
+  write_gzip(dir.file("d.csv.gz"), Bytes(text.begin(), text.end()));
+  for (const char* name : {"d.csv", "d.csv.gz"}) {
+    const auto data = read_csv<double>(dir.file(name), {.label_column = 2});
+    BOOST_TEST_REQUIRE(data.size() == rows);
+    bool all = true;
+    for (std::size_t i = 0; i < rows; ++i)
+      all = all && data.x(0, i) == double(i) + 0.25 && data.x(1, i) == double(rows - i) + 0.5 &&
+            data.labels[i] == i % 7;
+    BOOST_TEST(all, name);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(csv_gzip_file_with_data_after_its_member_is_a_data_error) {
   TempDir dir;
   const std::string text = "f,label\n0.25,1\n";

@@ -19,13 +19,16 @@ using detail::GzReader;
 std::string read_text(const std::string& path) {
   GzReader in(path);
   std::string text;
-  constexpr std::size_t chunk = std::size_t{1} << 20;
+  // Read in chunks that grow with the file (64 KiB to 16 MiB): a small file costs a small
+  // buffer, a large one few reads.
+  std::size_t chunk = std::size_t{1} << 16;
   for (;;) {
     const std::size_t old = text.size();
     text.resize(old + chunk);
     const std::size_t got = in.read(text.data() + old, chunk);
     text.resize(old + got);
     if (got < chunk) break;
+    chunk = std::min(chunk * 2, std::size_t{1} << 24);
   }
   in.check_end();
   return text;
