@@ -210,7 +210,8 @@ int main(int argc, char** argv) {
       .integer("openblas_threads", blas_threads())
       .str("blas_core", blas_info().core)
       .integer("batch", static_cast<long long>(opt.batch))
-      .integer("width", net_name == "mlp" || net_name == "resnet" ? static_cast<long long>(mlp_width) : 0)
+      .integer("width", net_name == "mlp" || net_name == "resnet" ? static_cast<long long>(mlp_width)
+                                                                  : 0)
       .integer("warmup", opt.warmup)
       .str("set", train ? "train" : "test");
   add_timing(j, n, samples_timed, epoch_s, epoch_cpu_s, contention, load_start);

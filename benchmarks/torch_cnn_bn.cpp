@@ -21,9 +21,11 @@ struct CnnBnImpl : torch::nn::Module {
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
   torch::nn::Dropout dropout{nullptr};
   CnnBnImpl() {
-    conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).bias(false)));
+    conv1 = register_module("conv1",
+                            torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).bias(false)));
     bn1 = register_module("bn1", torch::nn::BatchNorm2d(32));
-    conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).bias(false)));
+    conv2 = register_module("conv2",
+                            torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).bias(false)));
     bn2 = register_module("bn2", torch::nn::BatchNorm2d(64));
     fc1 = register_module("fc1", torch::nn::Linear(1600, 128));
     dropout = register_module("dropout", torch::nn::Dropout(0.5));

@@ -18,7 +18,8 @@ struct LstmImpl : torch::nn::Module {
   torch::nn::LSTM lstm{nullptr};
   torch::nn::Linear fc{nullptr};
   LstmImpl() {
-    lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(28, 128).batch_first(true)));
+    lstm = register_module("lstm",
+                           torch::nn::LSTM(torch::nn::LSTMOptions(28, 128).batch_first(true)));
     fc = register_module("fc", torch::nn::Linear(128, 10));
   }
   torch::Tensor forward(torch::Tensor x) {

@@ -52,7 +52,8 @@ inline float tanh_gate(float x) {
   const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
                         1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
   const float large = 1.0f - 2.0f / (exp_gate(2.0f * std::bit_cast<float>(magnitude)) + 1.0f);
-  const std::uint32_t use_small = 0u - std::uint32_t(magnitude < std::bit_cast<std::uint32_t>(0.625f));
+  const std::uint32_t small_bits = std::bit_cast<std::uint32_t>(0.625f);
+  const std::uint32_t use_small = 0u - std::uint32_t(magnitude < small_bits);  // all ones or 0
   return std::bit_cast<float>((std::bit_cast<std::uint32_t>(small) & use_small) |
                               ((std::bit_cast<std::uint32_t>(large) | sign) & ~use_small));
 }
