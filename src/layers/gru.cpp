@@ -15,10 +15,10 @@ struct GRU::Cell {
   // g = (p_r, p_z, p_n) → (r, z, n),  e = U h_prev + b_h;  h = (1 − z) n + z h_prev.
   // The blocks of g, e, h_prev and h never overlap; the loop runs in vector lanes.
   template <class T>
-  LAYERCACHE_VECTOR_KERNEL static void forward(std::size_t H, T* __restrict g,
-                                               const T* __restrict e,
-                                               const T* __restrict h_prev, const T*,
-                                               T* __restrict h, T*) {
+  LAYERCACHE_WIDE_VECTOR_KERNEL static void forward(std::size_t H, T* __restrict g,
+                                                    const T* __restrict e,
+                                                    const T* __restrict h_prev, const T*,
+                                                    T* __restrict h, T*) {
     T *r = g, *z = g + H, *n = g + 2 * H;
     for (std::size_t k = 0; k < H; ++k) {
       const T r_k = detail::sigmoid_gate(r[k] + e[k]), z_k = detail::sigmoid_gate(z[k] + e[H + k]);

@@ -16,9 +16,9 @@ struct LSTM::Cell {
   // g = (a_i, a_f, a_g, a_o) → (i, f, g, o);  c = f c_prev + i g,  h = o tanh(c).
   // The blocks of g, c_prev, h and c never overlap; the loop runs in vector lanes.
   template <class T>
-  LAYERCACHE_VECTOR_KERNEL static void forward(std::size_t H, T* __restrict g, const T*, const T*,
-                                               const T* __restrict c_prev, T* __restrict h,
-                                               T* __restrict c) {
+  LAYERCACHE_WIDE_VECTOR_KERNEL static void forward(std::size_t H, T* __restrict g, const T*,
+                                                    const T*, const T* __restrict c_prev,
+                                                    T* __restrict h, T* __restrict c) {
     T *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
     for (std::size_t r = 0; r < H; ++r) {
       const T i_r = detail::sigmoid_gate(i[r]), f_r = detail::sigmoid_gate(f[r]);
@@ -35,10 +35,11 @@ struct LSTM::Cell {
 
   // See the header's formulas; dh leaves as 0 (all of δh_{t−1} passes through U).
   template <class T>
-  LAYERCACHE_VECTOR_KERNEL static void backward(std::size_t H, const T* __restrict g, const T*,
-                                                const T*, const T* __restrict c_prev,
-                                                const T* __restrict c, T* __restrict dh,
-                                                T* __restrict dc, T* __restrict dp, T*) {
+  LAYERCACHE_WIDE_VECTOR_KERNEL static void backward(std::size_t H, const T* __restrict g,
+                                                     const T*, const T*,
+                                                     const T* __restrict c_prev,
+                                                     const T* __restrict c, T* __restrict dh,
+                                                     T* __restrict dc, T* __restrict dp, T*) {
     const T *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
     for (std::size_t r = 0; r < H; ++r) {
       const T tc = detail::tanh_gate(c[r]);

@@ -14,8 +14,8 @@ struct SimpleRNN::Cell {
 
   // h = tanh(W x + U h_prev + b), kept in g too.
   template <class T>
-  LAYERCACHE_VECTOR_KERNEL static void forward(std::size_t H, T* __restrict g, const T*, const T*,
-                                               const T*, T* __restrict h, T*) {
+  LAYERCACHE_WIDE_VECTOR_KERNEL static void forward(std::size_t H, T* __restrict g, const T*,
+                                                    const T*, const T*, T* __restrict h, T*) {
     for (std::size_t k = 0; k < H; ++k) h[k] = g[k] = detail::tanh_gate(g[k]);
   }
 
