@@ -1,11 +1,12 @@
 // layercache side of the peer benchmarks: trains (or runs inference with) the MLP or the CNN
 // of the libtorch twins on Fashion-MNIST and prints one JSON line with the same fields, so
-// benchmarks/run can put the two side by side. Built three times: train_mlp
+// benchmarks/run can put the two side by side. Built once per network: train_mlp
 // (-DLC_BENCH_NET=mlp), train_cnn, train_resnet (the MLP with residual blocks, which has
 // no twin: it measures what the combinators cost, allocations per step above all) and
 // train_cnn_bn (the CNN with BatchNorm after each convolution and Dropout before the last
-// layer: what state and masks cost, and that a step with them allocates nothing); --mode
-// infer measures inference throughput.
+// layer: what state and masks cost, and that a step with them allocates nothing) and
+// train_lstm (an LSTM reading each image as 28 steps of its 28 rows, its last hidden state
+// classified by a dense layer); --mode infer measures inference throughput.
 //
 // A timed training epoch contains, per mini-batch: gathering the shuffled samples
 // (inside the data-set train_step, on the shards' threads), forward, softmax cross-entropy on the logits, backward, the SGD-momentum
@@ -47,6 +48,8 @@ Network make_net() {
   if (net_name == "mlp")
     return Network{Dense(784, mlp_width), ReLU(), Dense(mlp_width, mlp_width / 2), ReLU(),
                    Dense(mlp_width / 2, 10)};
+  if (net_name == "lstm")  // examples/fashion_rnn's network: LSTM(28 → 128), last step → Dense
+    return Network{LSTM({.n_in = 28, .n_hidden = 128}), Dense(128, 10)};
   if (net_name == "cnn_bn")  // the CNN with BatchNorm (the convolutions' bias is its shift)
     return Network{Conv2D({.in_channels = 1, .out_channels = 32, .kernel = 3, .bias = false}),
                    BatchNorm(32), ReLU(), MaxPool2D({.kernel = 2, .stride = 2}),
@@ -84,6 +87,17 @@ struct Trainer {
   }
 };
 
+// Makes step t of every image its pixel row t, as the twin's (N, 28, 28) batch-first tensor
+// reads it: an image column holds the pixels column by column, so each image is transposed
+// (docs/sequences.md; examples/fashion_rnn does the same). Not timed.
+void rows_as_steps(Dataset<float>& data) {
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    arma::fmat image(data.x.colptr(i), 28, 28, false, true);  // a view of sample i
+    image = arma::fmat(image.t());
+  }
+  data.shape = Shape{28, 28};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,7 +127,8 @@ int main(int argc, char** argv) {
       opt.strategy == "data" && opt.threads > 1 && opt.mode == "infer" && opt.batch > 1;
   set_blas_threads(split_training || split_inference ? 1 : opt.threads);
   const bool train = opt.mode == "train";
-  const Dataset<float> data = load_fashion_mnist<float>(opt.data_dir, train ? "train" : "test");
+  Dataset<float> data = load_fashion_mnist<float>(opt.data_dir, train ? "train" : "test");
+  if (net_name == "lstm") rows_as_steps(data);
   const double rss_after_load = current_rss_mb();
 
   const Network net = make_net();
@@ -195,7 +210,8 @@ int main(int argc, char** argv) {
       .integer("openblas_threads", blas_threads())
       .str("blas_core", blas_info().core)
       .integer("batch", static_cast<long long>(opt.batch))
-      .integer("width", net_name.rfind("cnn", 0) != 0 ? static_cast<long long>(mlp_width) : 0)
+      .integer("width", net_name == "mlp" || net_name == "resnet" ? static_cast<long long>(mlp_width)
+                                                                  : 0)
       .integer("warmup", opt.warmup)
       .str("set", train ? "train" : "test");
   add_timing(j, n, samples_timed, epoch_s, epoch_cpu_s, contention, load_start);

@@ -1,7 +1,8 @@
-// Shared driver for the libtorch twins (torch_mlp, torch_cnn): threads, data, timed train / infer loops, JSON.
+// Shared driver for the libtorch twins (torch_mlp, torch_cnn, torch_cnn_bn, torch_lstm):
+// threads, data, timed train / infer loops, JSON.
 //
 // Header-only so that the benchmark support library stays free of libtorch (CI builds it
-// without libtorch). Both twins time exactly the same loop and print the same fields; only the
+// without libtorch). All twins time exactly the same loop and print the same fields; only the
 // network differs.
 //
 // What one timed training epoch contains (and what it does not):
@@ -158,7 +159,8 @@ double infer_pass(Net& net, const TensorData& data, std::size_t batch, std::size
 }
 
 // Runs the benchmark selected by opt.mode for a network built by make_net() and prints one
-// JSON line. `name` is "mlp" or "cnn"; sample_shape is the per-sample input shape.
+// JSON line. `name` is the case's network ("mlp", "cnn", "cnn_bn", "lstm"); sample_shape is
+// the per-sample input shape.
 template <typename MakeNet>
 int run(const Options& opt, const std::string& name, const std::vector<std::int64_t>& sample_shape, MakeNet make_net) {
   const double load_start = loadavg_1m();

@@ -2,8 +2,8 @@
 // (recurrent.hpp).
 #include "layercache/layers/gru.hpp"
 
-#include <cmath>
-
+#include "../vector_kernel.hpp"
+#include "gate_math.hpp"
 #include "recurrent.hpp"
 
 namespace layercache {
@@ -13,14 +13,20 @@ struct GRU::Cell {
   static constexpr bool separate_hidden = true;
 
   // g = (p_r, p_z, p_n) → (r, z, n),  e = U h_prev + b_h;  h = (1 − z) n + z h_prev.
+  // The blocks of g, e, h_prev and h never overlap; the loop runs in vector lanes.
   template <class T>
-  static void forward(std::size_t H, T* g, const T* e, const T* h_prev, const T*, T* h, T*) {
+  LAYERCACHE_WIDE_VECTOR_KERNEL static void forward(std::size_t H, T* __restrict g,
+                                                    const T* __restrict e,
+                                                    const T* __restrict h_prev, const T*,
+                                                    T* __restrict h, T*) {
     T *r = g, *z = g + H, *n = g + 2 * H;
     for (std::size_t k = 0; k < H; ++k) {
-      r[k] = T(1) / (T(1) + std::exp(-(r[k] + e[k])));
-      z[k] = T(1) / (T(1) + std::exp(-(z[k] + e[H + k])));
-      n[k] = std::tanh(n[k] + r[k] * e[2 * H + k]);
-      h[k] = (T(1) - z[k]) * n[k] + z[k] * h_prev[k];
+      const T r_k = detail::sigmoid_gate(r[k] + e[k]), z_k = detail::sigmoid_gate(z[k] + e[H + k]);
+      const T n_k = detail::tanh_gate(n[k] + r_k * e[2 * H + k]);
+      r[k] = r_k;
+      z[k] = z_k;
+      n[k] = n_k;
+      h[k] = (T(1) - z_k) * n_k + z_k * h_prev[k];
     }
   }
 

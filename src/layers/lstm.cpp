@@ -2,19 +2,11 @@
 // (recurrent.hpp).
 #include "layercache/layers/lstm.hpp"
 
-#include <cmath>
-
+#include "../vector_kernel.hpp"
+#include "gate_math.hpp"
 #include "recurrent.hpp"
 
 namespace layercache {
-namespace {
-
-template <class T>
-T sigmoid(T a) {
-  return T(1) / (T(1) + std::exp(-a));
-}
-
-}  // namespace
 
 struct LSTM::Cell {
   static constexpr std::size_t gates = 4;
@@ -22,26 +14,35 @@ struct LSTM::Cell {
   static constexpr bool separate_hidden = false;
 
   // g = (a_i, a_f, a_g, a_o) → (i, f, g, o);  c = f c_prev + i g,  h = o tanh(c).
+  // The blocks of g, c_prev, h and c never overlap; the loop runs in vector lanes.
   template <class T>
-  static void forward(std::size_t H, T* g, const T*, const T*, const T* c_prev, T* h, T* c) {
+  LAYERCACHE_WIDE_VECTOR_KERNEL static void forward(std::size_t H, T* __restrict g, const T*,
+                                                    const T*, const T* __restrict c_prev,
+                                                    T* __restrict h, T* __restrict c) {
     T *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
     for (std::size_t r = 0; r < H; ++r) {
-      i[r] = sigmoid(i[r]);
-      f[r] = sigmoid(f[r]);
-      gg[r] = std::tanh(gg[r]);
-      o[r] = sigmoid(o[r]);
-      c[r] = f[r] * c_prev[r] + i[r] * gg[r];
-      h[r] = o[r] * std::tanh(c[r]);
+      const T i_r = detail::sigmoid_gate(i[r]), f_r = detail::sigmoid_gate(f[r]);
+      const T g_r = detail::tanh_gate(gg[r]), o_r = detail::sigmoid_gate(o[r]);
+      const T c_r = f_r * c_prev[r] + i_r * g_r;
+      i[r] = i_r;
+      f[r] = f_r;
+      gg[r] = g_r;
+      o[r] = o_r;
+      c[r] = c_r;
+      h[r] = o_r * detail::tanh_gate(c_r);
     }
   }
 
   // See the header's formulas; dh leaves as 0 (all of δh_{t−1} passes through U).
   template <class T>
-  static void backward(std::size_t H, const T* g, const T*, const T*, const T* c_prev,
-                       const T* c, T* dh, T* dc, T* dp, T*) {
+  LAYERCACHE_WIDE_VECTOR_KERNEL static void backward(std::size_t H, const T* __restrict g,
+                                                     const T*, const T*,
+                                                     const T* __restrict c_prev,
+                                                     const T* __restrict c, T* __restrict dh,
+                                                     T* __restrict dc, T* __restrict dp, T*) {
     const T *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
     for (std::size_t r = 0; r < H; ++r) {
-      const T tc = std::tanh(c[r]);
+      const T tc = detail::tanh_gate(c[r]);
       const T dcell = dc[r] + dh[r] * o[r] * (T(1) - tc * tc);
       dp[r] = dcell * gg[r] * i[r] * (T(1) - i[r]);
       dp[H + r] = dcell * c_prev[r] * f[r] * (T(1) - f[r]);

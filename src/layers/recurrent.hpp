@@ -93,12 +93,17 @@ void recurrent_forward(const RecurrentOptions& o, const Tensors<T>& params,
     const std::size_t ld_h = t == 0 ? S : H * steps;
     const T* c_prev = nullptr;
     if constexpr (Cell::has_cell) c_prev = t == 0 ? cache.initial.memptr() + H : cache.cell.colptr(t - 1);
-    // One GEMM for every gate of every sample at step t (columns t, T + t, 2T + t, ...).
+    // One GEMM for every gate of every sample at step t (columns t, T + t, 2T + t, ...);
+    // none before the first step from a zero state, where U h₀ is 0.
+    const bool zero_state = t == 0 && !o.initial_state;
     T* e = nullptr;
     if constexpr (Cell::separate_hidden) {
       e = cache.projected.colptr(t);
-      gemm<T>('N', 'N', G, B, H, u.memptr(), G, h_prev, ld_h, e, G * steps);
-    } else {
+      if (zero_state)
+        for (std::size_t b = 0; b < B; ++b) std::fill_n(e + b * G * steps, G, T(0));
+      else
+        gemm<T>('N', 'N', G, B, H, u.memptr(), G, h_prev, ld_h, e, G * steps);
+    } else if (!zero_state) {
       gemm<T>('N', 'N', G, B, H, u.memptr(), G, h_prev, ld_h, g.colptr(t), G * steps, T(1));
     }
     for (std::size_t b = 0; b < B; ++b) {
@@ -206,8 +211,13 @@ void recurrent_backward(const RecurrentOptions& o, const Tensors<T>& params,
                      Cell::has_cell ? cache.cell.colptr(j) : nullptr, dh_b, dc_b, dp.colptr(j),
                      Cell::separate_hidden ? de.colptr(j) : nullptr);
     }
-    // d h_prev += Uᵀ de_t (one GEMM for every sample), dU += de_t h_prevᵀ.
+    // d h_prev += Uᵀ de_t (one GEMM for every sample), dU += de_t h_prevᵀ; neither before
+    // the first step from a zero state, which takes no gradient and adds 0 to dU.
     const T* de_t = de.colptr(t);
+    if (t == 0 && !o.initial_state) {
+      if (steps == 1 && dweight_hidden) dweight_hidden->zeros();
+      continue;
+    }
     gemm<T>('T', 'N', H, B, G, u.memptr(), G, de_t, G * steps, dh.memptr(), H, T(1));
     if (dweight_hidden)
       gemm<T>('N', 'T', G, H, B, de_t, G * steps, h_prev, ld_h, dweight_hidden->memptr(), G,

@@ -2,8 +2,8 @@
 // shared (recurrent.hpp).
 #include "layercache/layers/simple_rnn.hpp"
 
-#include <cmath>
-
+#include "../vector_kernel.hpp"
+#include "gate_math.hpp"
 #include "recurrent.hpp"
 
 namespace layercache {
@@ -14,8 +14,9 @@ struct SimpleRNN::Cell {
 
   // h = tanh(W x + U h_prev + b), kept in g too.
   template <class T>
-  static void forward(std::size_t H, T* g, const T*, const T*, const T*, T* h, T*) {
-    for (std::size_t k = 0; k < H; ++k) h[k] = g[k] = std::tanh(g[k]);
+  LAYERCACHE_WIDE_VECTOR_KERNEL static void forward(std::size_t H, T* __restrict g, const T*,
+                                                    const T*, const T*, T* __restrict h, T*) {
+    for (std::size_t k = 0; k < H; ++k) h[k] = g[k] = detail::tanh_gate(g[k]);
   }
 
   // δa = δh (1 − h²); dh leaves as 0 (all of δh_{t−1} passes through U).

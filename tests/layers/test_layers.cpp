@@ -262,6 +262,8 @@ std::vector<LayerCase> layer_table() {
        Shape{4 + 5 * 3}, padded()},
       {"lstm_last_step", LSTM({.n_in = 3, .n_hidden = 4}), Shape{5, 3}, plain},
       {"lstm_last_step_padded", LSTM({.n_in = 3, .n_hidden = 4}), Shape{5, 3}, padded()},
+      // One step from the zero state: no hidden projection runs, dU is 0.
+      {"lstm_one_step", LSTM({.n_in = 3, .n_hidden = 4}), Shape{1, 3}, plain},
       {"lstm_sequences_padded", LSTM({.n_in = 3, .n_hidden = 4, .return_sequences = true}),
        Shape{5, 3}, padded()},
       {"lstm_state_in_and_out_padded",
@@ -269,6 +271,7 @@ std::vector<LayerCase> layer_table() {
              .return_state = true}),
        Shape{8 + 5 * 3}, padded()},
       {"gru_last_step", GRU({.n_in = 3, .n_hidden = 4}), Shape{5, 3}, plain},
+      {"gru_one_step", GRU({.n_in = 3, .n_hidden = 4}), Shape{1, 3}, plain},
       {"gru_sequences_padded", GRU({.n_in = 3, .n_hidden = 4, .return_sequences = true}),
        Shape{5, 3}, padded()},
       {"gru_state_in_and_out_padded",

@@ -3,7 +3,9 @@
 // test_layers.cpp).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "layercache/layercache.hpp"
 #include "layercache/testing_boost.hpp"
@@ -33,6 +35,37 @@ BOOST_AUTO_TEST_CASE(lstm_one_step_follows_the_gate_equations) {
   const double c = f * c0 + i * g, h = o * std::tanh(c);
   // Output [y; h_T; c_T]: the last step's h, then the final state.
   BOOST_TEST(arma::approx_equal(y, arma::mat(arma::vec{h, h, c}), "absdiff", 1e-14));
+}
+
+// In float the gates are polynomial approximations (vectorized, src/layers/gate_math.hpp):
+// they must match the exact gate equations across the whole range of pre-activations,
+// saturated and infinite ones included, and let NaN through.
+BOOST_AUTO_TEST_CASE(lstm_float_step_follows_the_gate_equations_at_any_pre_activation) {
+  // H = 1, n_in = 1, W = (1, 1, 1, 1), U = 0, b = 0: every gate's pre-activation is x.
+  const LSTM lstm({.n_in = 1, .n_hidden = 1, .initial_state = true, .return_state = true});
+  Tree<float> p;
+  p.add("weight_input", Tree<float>(arma::fmat(arma::fvec{1, 1, 1, 1})));
+  p.add("weight_hidden", Tree<float>(arma::fmat(4, 1, arma::fill::zeros)));
+  p.add("bias", Tree<float>(arma::fmat(4, 1, arma::fill::zeros)));
+  std::vector<float> xs;
+  for (double x = -120; x <= 120; x += 0.0625) xs.push_back(float(x));
+  for (double x = -1; x <= 1; x += 1.0 / 1024) xs.push_back(float(x));  // near 0: tanh's polynomial
+  for (const float x : {1e-30f, -1e-20f, 88.7f, -88.7f, 1e30f, -1e30f, INFINITY, -INFINITY})
+    xs.push_back(x);
+  arma::fmat input(3, xs.size());  // [h0; c0; x]
+  for (std::size_t k = 0; k < xs.size(); ++k)
+    input.col(k) = arma::fvec{0.5f, float(k % 7) - 3.0f, xs[k]};
+  const arma::fmat y = lstm.forward(p, input).y();
+  double worst = 0;
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    const double x = xs[k], c0 = input(1, k);
+    const double s = sigmoid(x), c = s * c0 + s * std::tanh(x), h = s * std::tanh(c);
+    worst = std::max({worst, std::abs(y(0, k) - h), std::abs(y(2, k) - c)});
+  }
+  BOOST_TEST(worst < 1e-6);
+  const arma::fmat nan = lstm.forward(p, arma::fmat(arma::fvec{0.5f, 1.0f, NAN})).y();
+  BOOST_TEST(std::isnan(nan(0, 0)));
+  BOOST_TEST(std::isnan(nan(2, 0)));
 }
 
 BOOST_AUTO_TEST_CASE(lstm_reads_an_image_as_rows_of_pixels) {
