@@ -18,7 +18,7 @@
 // LAYERCACHE_WIDE_VECTOR_KERNEL adds an x86-64-v4 variant (AVX-512, 16 floats) for loops
 // whose element-wise math is long enough to be bound by the instruction count rather than
 // by memory: the recurrent layers' gates (a polynomial e^x per gate, src/layers/gate_math.hpp)
-// run in half the time there, on an AMD Zen 4 as on Intel's AVX-512 cores.
+// run in half the time there (measured on an AMD EPYC of the Zen 5 family).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
     !defined(__AVX2__) && !defined(__SANITIZE_THREAD__)
 #define LAYERCACHE_VECTOR_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
