@@ -63,23 +63,25 @@ def step(net, compute, ranks, bandwidth, latency):
 def print_measured(path):
     """The medians over the rounds of benchmarks/run_mpi's runs, and the sums."""
     runs = [json.loads(l) for l in open(path) if l.startswith("{")]
-    print("| net | run | step ms | samples/s | speedup over 1 rank | load (1 min) |")
-    print("|---|---|---|---|---|---|")
-    for net in ("mlp", "cnn"):
+    print("| net | batch per rank | run | step ms | samples/s | speedup over 1 rank | load (1 min) |")
+    print("|---|---|---|---|---|---|---|")
+    train = [r for r in runs if r.get("bench") == "train"]
+    for net, batch in sorted({(r["net"], r["batch_per_rank"]) for r in train},
+                             key=lambda k: (k[0] != "mlp", k[1])):
         base = None
         for processes, ranks, name in ((1, 1, "1 rank, 1 thread"), (2, 2, "2 ranks, 1 thread each"),
                                        (2, 1, "2 processes, each alone (compute only)")):
-            sel = [r for r in runs if r.get("bench") == "train" and r["net"] == net
+            sel = [r for r in train if r["net"] == net and r["batch_per_rank"] == batch
                    and r["processes"] == processes and r["ranks"] == ranks]
             if not sel:
                 continue
             ms = statistics.median(r["step_ms"] for r in sel)
-            rate = 64 * ranks * 1e3 / ms
+            rate = batch * ranks * 1e3 / ms
             if processes == 1:
                 base = rate
-            speedup = f"{processes * 64 * 1e3 / ms / base:.2f}" if base and ranks == processes else "–"
+            speedup = f"{processes * batch * 1e3 / ms / base:.2f}" if base and ranks == processes else "–"
             loads = "–".join(f"{x:.1f}" for x in (min(r["load_1m"] for r in sel), max(r["load_1m"] for r in sel)))
-            print(f"| {net} | {name} | {ms:.2f} | {rate:,.0f} | {speedup} | {loads} |")
+            print(f"| {net} | {batch} | {name} | {ms:.2f} | {rate:,.0f} | {speedup} | {loads} |")
     sums = [r for r in runs if r.get("bench") == "sum"]
     if sums:
         print()
@@ -101,7 +103,8 @@ def main():
         runs = [json.loads(l) for l in open(args.jsonl) if l.startswith("{")]
         for net in ("mlp", "cnn"):
             ms = [r["step_ms"] for r in runs
-                  if r.get("bench") == "train" and r["net"] == net and r["processes"] == 1]
+                  if r.get("bench") == "train" and r["net"] == net and r["processes"] == 1
+                  and r.get("batch_per_rank", 64) == 64]
             if ms and compute[net] is None:
                 compute[net] = statistics.median(ms)
     if args.jsonl:
