@@ -3,7 +3,7 @@
 // the test set. Its last line is `test_accuracy <value>`.
 //
 //   fashion_cnn [--epochs N] [--width N] [--convs N] [--batch-size N] [--learning-rate X]
-//               [--shift N] [--no-augment] [--train-size N] [--seed N] [--threads N]
+//               [--flip] [--shift N] [--train-size N] [--seed N] [--threads N]
 //               [--data-dir DIR] [--history FILE.csv] [--quiet]
 #include <algorithm>
 #include <cstdio>
@@ -14,15 +14,16 @@
 
 #include "layercache/layercache.hpp"
 #include "options.hpp"
+#include "report.hpp"
 
 using namespace layercache;
 
 struct Args {
-  std::size_t epochs = 15;
-  std::size_t width = 16;
+  std::size_t epochs = 12;
+  std::size_t width = 24;
   std::size_t convs = 2;
-  bool augment = true;
-  int shift = 2;
+  bool flip = false;  // augmentation: random left-right flips
+  int shift = 0;      // augmentation: random shifts of up to this many pixels
   std::size_t batch_size = 128;
   double learning_rate = 2e-3;
   std::size_t train_size = 0;  // 0: all 60000 images
@@ -35,14 +36,14 @@ struct Args {
 
 const char* const usage =
     "usage: fashion_cnn [--epochs N] [--width N] [--convs N] [--batch-size N]\n"
-    "                   [--learning-rate X] [--shift N] [--no-augment] [--train-size N]\n"
+    "                   [--learning-rate X] [--flip] [--shift N] [--train-size N]\n"
     "                   [--seed N] [--threads N] [--data-dir DIR] [--history FILE.csv] [--quiet]\n"
     "Trains a CNN on Fashion-MNIST with fit(): two blocks of --convs x [3x3 convolution,\n"
     "BatchNorm, ReLU], 2x2 max pooling and channel dropout (--width, then 2 x --width\n"
     "channels), then Dense(256), BatchNorm, ReLU, Dropout and Dense(10); AdamW with warmup\n"
-    "and cosine decay. Each epoch sees the training images flipped left to right at random\n"
-    "and shifted by up to --shift pixels (--no-augment: as they are). Defaults: 15 epochs,\n"
-    "width 16, 2 convolutions per block, batch 128, peak learning rate 2e-3, shift 2, all\n"
+    "and cosine decay. --flip and --shift N train each epoch on a copy of the images flipped\n"
+    "left to right at random and shifted by up to N pixels. Defaults: 12 epochs, width 24,\n"
+    "2 convolutions per block, batch 128, peak learning rate 2e-3, no flips or shifts, all\n"
     "60000 images (--train-size N: the first N), seed 1, 2 threads,\n"
     "/usr/share/datasets/fashion-mnist. Prints the test accuracy last.\n";
 
@@ -63,8 +64,8 @@ Args parse(int argc, char** argv) {
     else if (flag == "--threads") a.threads = integer<int>(flag, value());
     else if (flag == "--data-dir") a.data_dir = value();
     else if (flag == "--history") a.history = value();
+    else if (flag == "--flip") a.flip = true;
     else if (flag == "--shift") a.shift = integer<int>(flag, value());
-    else if (flag == "--no-augment") a.augment = false;
     else if (flag == "--quiet") a.quiet = true;
     else return false;
     return true;
@@ -89,24 +90,22 @@ Network block(std::size_t in_channels, std::size_t out_channels, std::size_t con
   return Network(std::move(layers));
 }
 
-// A copy of `data` with each image flipped left to right with probability 1/2 and shifted by
-// up to max_shift pixels along each axis, the uncovered border left at 0 (the background). The loader keeps each image transposed
-// (docs/convolution.md): its column-major 28×28 matrix m holds pixel (row r, column c) at
-// m(c, r).
-Dataset<float> augmented(const Dataset<float>& data, int max_shift, Rng& rng) {
+// A copy of `data` with each image flipped left to right with probability 1/2 (when `flip`)
+// and shifted by up to max_shift pixels along each axis, the uncovered border left at 0 (the background).
+// Sample i's 28×28 matrix m holds pixel (row r, column c) at m(r, c) (docs/convolution.md).
+Dataset<float> augmented(const Dataset<float>& data, bool flip, int max_shift, Rng& rng) {
   Dataset<float> out = data;
   arma::fmat moved(28, 28);
   const auto shift = [&] { return int(rng.below(std::uint64_t(2 * max_shift + 1))) - max_shift; };
   for (std::size_t i = 0; i < out.size(); ++i) {
     arma::fmat m(out.x.colptr(i), 28, 28, false, true);  // a view of sample i
-    const bool flip = rng.uniform() < 0.5;
+    const bool mirror = flip && rng.uniform() < 0.5;
     const int down = shift(), right = shift();
     moved.zeros();
-    for (int r = std::max(0, down); r < std::min(28, 28 + down); ++r)
-      for (int c = std::max(0, right); c < std::min(28, 28 + right); ++c) {
-        const int from_c = c - right;
-        moved(c, r) = m(flip ? 27 - from_c : from_c, r - down);
-      }
+    for (int c = std::max(0, right); c < std::min(28, 28 + right); ++c) {
+      const int from_c = mirror ? 27 - (c - right) : c - right;
+      for (int r = std::max(0, down); r < std::min(28, 28 + down); ++r) moved(r, c) = m(r - down, from_c);
+    }
     m = moved;
   }
   return out;
@@ -141,11 +140,12 @@ int main(int argc, char** argv) try {
   // The run as one value: params, BatchNorm's running statistics (state), the optimizer state
   // and the stream that shuffles and draws the dropout masks.
   TrainStateF run = init_train_state<float>(net, train.shape, optimizer, he_normal(), args.seed);
-  // Each epoch trains on a fresh augmented copy of the training images: fit continues the run
-  // by one epoch each time (its `epochs` counts the run's epochs).
+  // fit continues the run by one epoch each time (its `epochs` counts the run's epochs), so
+  // that with --flip or --shift each epoch trains on a fresh augmented copy of the images.
+  const bool augment = args.flip || args.shift > 0;
   for (std::size_t epoch = 1; epoch <= args.epochs; ++epoch) {
-    const Dataset<float> epoch_train = args.augment ? augmented(train, args.shift, rng) : train;
-    fit(net, run, optimizer, SoftmaxCrossEntropy(), epoch_train,
+    const Dataset<float> copy = augment ? augmented(train, args.flip, args.shift, rng) : Dataset<float>{};
+    fit(net, run, optimizer, SoftmaxCrossEntropy(), augment ? copy : train,
         FitOptions<float>{.epochs = epoch,
                           .batch_size = args.batch_size,
                           .validation = &validation,
@@ -162,13 +162,7 @@ int main(int argc, char** argv) try {
   const History& history = run.history;
   if (!args.history.empty()) history.write_csv(args.history);
 
-  double seconds = 0;
-  for (const auto& e : history.epochs) seconds += e.seconds;
-  const Metrics m = evaluate(net, run.params, run.state, SoftmaxCrossEntropy(), test, 1024,
-                             std::size_t(std::max(args.threads, 1)));
-  std::printf("training_seconds %.1f\n", seconds);
-  std::printf("test_loss %.4f\n", m.loss);
-  std::printf("test_accuracy %.4f\n", m.accuracy);
+  examples::report_test(net, run.params, run.state, test, history, args.threads);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_cnn: %s\n", e.what());
