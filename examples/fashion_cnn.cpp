@@ -65,7 +65,10 @@ Args parse(int argc, char** argv) {
     else if (flag == "--data-dir") a.data_dir = value();
     else if (flag == "--history") a.history = value();
     else if (flag == "--flip") a.flip = true;
-    else if (flag == "--shift") a.shift = integer<int>(flag, value());
+    else if (flag == "--shift") {
+      a.shift = integer<int>(flag, value());
+      if (a.shift >= 28) throw examples::UsageError("option --shift needs fewer than 28 pixels");
+    }
     else if (flag == "--quiet") a.quiet = true;
     else return false;
     return true;
@@ -84,15 +87,17 @@ Network conv_bn_relu(std::size_t in_channels, std::size_t out_channels) {
 // `convs` convolutions at one image size, then 2x2 max pooling halving it and channel dropout.
 Network block(std::size_t in_channels, std::size_t out_channels, std::size_t convs) {
   std::vector<AnyLayer> layers{conv_bn_relu(in_channels, out_channels)};
-  for (std::size_t i = 1; i < convs; ++i) layers.emplace_back(conv_bn_relu(out_channels, out_channels));
+  for (std::size_t i = 1; i < convs; ++i)
+    layers.emplace_back(conv_bn_relu(out_channels, out_channels));
   layers.emplace_back(MaxPool2D({.kernel = 2}));
   layers.emplace_back(Dropout2D({.rate = 0.1}));
   return Network(std::move(layers));
 }
 
 // A copy of `data` with each image flipped left to right with probability 1/2 (when `flip`)
-// and shifted by up to max_shift pixels along each axis, the uncovered border left at 0 (the background).
-// Sample i's 28×28 matrix m holds pixel (row r, column c) at m(r, c) (docs/convolution.md).
+// and shifted by up to max_shift pixels along each axis, the uncovered border left at 0 (the
+// background). Sample i's 28×28 matrix m holds pixel (row r, column c) at m(r, c)
+// (docs/convolution.md).
 Dataset<float> augmented(const Dataset<float>& data, bool flip, int max_shift, Rng& rng) {
   Dataset<float> out = data;
   arma::fmat moved(28, 28);
@@ -104,7 +109,8 @@ Dataset<float> augmented(const Dataset<float>& data, bool flip, int max_shift, R
     moved.zeros();
     for (int c = std::max(0, right); c < std::min(28, 28 + right); ++c) {
       const int from_c = mirror ? 27 - (c - right) : c - right;
-      for (int r = std::max(0, down); r < std::min(28, 28 + down); ++r) moved(r, c) = m(r - down, from_c);
+      for (int r = std::max(0, down); r < std::min(28, 28 + down); ++r)
+        moved(r, c) = m(r - down, from_c);
     }
     m = moved;
   }
@@ -144,7 +150,8 @@ int main(int argc, char** argv) try {
   // that with --flip or --shift each epoch trains on a fresh augmented copy of the images.
   const bool augment = args.flip || args.shift > 0;
   for (std::size_t epoch = 1; epoch <= args.epochs; ++epoch) {
-    const Dataset<float> copy = augment ? augmented(train, args.flip, args.shift, rng) : Dataset<float>{};
+    const Dataset<float> copy =
+        augment ? augmented(train, args.flip, args.shift, rng) : Dataset<float>{};
     fit(net, run, optimizer, SoftmaxCrossEntropy(), augment ? copy : train,
         FitOptions<float>{.epochs = epoch,
                           .batch_size = args.batch_size,
@@ -155,8 +162,9 @@ int main(int argc, char** argv) try {
                           .threads = std::size_t(std::max(args.threads, 1))});
     const EpochLog& e = run.history.epochs.back();
     if (!args.quiet)
-      std::printf("epoch %zu/%zu  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  %.1fs\n",
-                  epoch, args.epochs, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.seconds);
+      std::printf("epoch %zu/%zu  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f"
+                  "  %.1fs\n", epoch, args.epochs, e.loss, e.accuracy, e.val_loss, e.val_accuracy,
+                  e.seconds);
     std::fflush(stdout);
   }
   const History& history = run.history;

@@ -16,12 +16,14 @@ namespace examples {
 /// `test_accuracy`, in that order; returns the metrics.
 template <class T>
 layercache::Metrics report_test(const layercache::Layer& net, const layercache::Tree<T>& params,
-                                const layercache::Tree<T>& state, const layercache::Dataset<T>& test,
+                                const layercache::Tree<T>& state,
+                                const layercache::Dataset<T>& test,
                                 const layercache::History& history, int threads) {
   double seconds = 0;
   for (const auto& e : history.epochs) seconds += e.seconds;
-  const layercache::Metrics m = layercache::evaluate(net, params, state, layercache::SoftmaxCrossEntropy(),
-                                                     test, 1024, std::size_t(std::max(threads, 1)));
+  const layercache::Metrics m =
+      layercache::evaluate(net, params, state, layercache::SoftmaxCrossEntropy(), test, 1024,
+                           std::size_t(std::max(threads, 1)));
   std::printf("training_seconds %.1f\n", seconds);
   std::printf("test_loss %.4f\n", m.loss);
   std::printf("test_accuracy %.4f\n", m.accuracy);
