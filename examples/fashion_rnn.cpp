@@ -11,6 +11,7 @@
 
 #include "layercache/layercache.hpp"
 #include "options.hpp"
+#include "report.hpp"
 
 using namespace layercache;
 
@@ -95,13 +96,7 @@ int main(int argc, char** argv) try {
                                                 .progress = args.quiet ? Progress::silent
                                                                        : Progress::automatic,
                                                 .threads = std::size_t(std::max(args.threads, 1))});
-  double seconds = 0;
-  for (const auto& e : history.epochs) seconds += e.seconds;
-  const Metrics m = evaluate(net, params, state, SoftmaxCrossEntropy(), test, 1024,
-                             std::size_t(std::max(args.threads, 1)));
-  std::printf("training_seconds %.1f\n", seconds);
-  std::printf("test_loss %.4f\n", m.loss);
-  std::printf("test_accuracy %.4f\n", m.accuracy);
+  examples::report_test(net, params, state, test, history, args.threads);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "fashion_rnn: %s\n", e.what());
