@@ -128,16 +128,28 @@ bool shifts(const Geometry& g) { return g.cols.stride == 1 && g.cols.dilation < 
 template <class T>
 LAYERCACHE_SHORT_LOOPS void im2col(const Geometry& g, const T* x, T* patches, std::size_t ld) {
   const std::size_t kh = g.rows.kernel, kw = g.cols.kernel, ho = g.rows.output,
-                    wo = g.cols.output, s = g.cols.stride, d = g.cols.dilation;
+                    wo = g.cols.output, s = g.cols.stride, d = g.cols.dilation,
+                    rs = g.rows.stride;
   const auto pad = std::ptrdiff_t(g.cols.pad_before);
   const bool shift = shifts(g);
   for (std::size_t ci = 0; ci < g.channels; ++ci) {
     const T* channel = x + ci * g.height * g.width;
     for (std::size_t i = 0; i < kh; ++i) {
       const TapRows tap = tap_rows(g.rows, i);
+      const bool full_rows = tap.rows.first == 0 && tap.rows.last == ho;
       for (std::size_t j = 0; j < kw; ++j) {
         T* column = patches + ((ci * kw + j) * kh + i) * ld;
         const auto w0 = std::ptrdiff_t(j * d) - pad;  // input column read by output column 0
+        if (full_rows && w0 >= 0 && w0 + std::ptrdiff_t((wo - 1) * s) < std::ptrdiff_t(g.width)) {
+          // the window never hangs over the border: one run per output column, no zeros
+          const T* src = channel + (std::size_t(w0) * g.height + tap.first_input);
+          for (std::size_t q = 0; q < wo; ++q, src += s * g.height)
+            if (rs == 1)
+              for (std::size_t r = 0; r < ho; ++r) column[q * ho + r] = src[r];
+            else
+              for (std::size_t r = 0; r < ho; ++r) column[q * ho + r] = src[r * rs];
+          continue;
+        }
         if (shift && j > 0) {
           const T* previous = column - kh * ld;  // same ci and i, tap column j − 1
           std::copy(previous + d * ho, previous + wo * ho, column);
@@ -207,14 +219,21 @@ void col2im(const Geometry& g, T* dpatches, std::size_t ld, T* dx) {
   }
 }
 
-// Sum of n scalars with independent partial sums (fast, and the same for every call).
+// Sum of n scalars with independent partial sums (fast, and the same for every call); when
+// `copy` is not null, the scalars are also copied there in the same pass.
 template <class T>
-T sum_of(const T* p, std::size_t n) {
+LAYERCACHE_SHORT_LOOPS T sum_of(const T* p, std::size_t n, T* copy = nullptr) {
   T part[8] = {};
   std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (std::size_t l = 0; l < 8; ++l) part[l] += p[i + l];
-  for (; i < n; ++i) part[0] += p[i];
+  if (copy) {
+    for (; i + 8 <= n; i += 8)
+      for (std::size_t l = 0; l < 8; ++l) part[l] += copy[i + l] = p[i + l];
+    for (; i < n; ++i) part[0] += copy[i] = p[i];
+  } else {
+    for (; i + 8 <= n; i += 8)
+      for (std::size_t l = 0; l < 8; ++l) part[l] += p[i + l];
+    for (; i < n; ++i) part[0] += p[i];
+  }
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
@@ -346,12 +365,14 @@ void Conv2D::backward_t(const Tensors<T>& params, const Conv2DCache<T>& cache,
   arma::Mat<T>* db = options_.bias ? grads.param("bias") : nullptr;
   arma::Mat<T>* dx = grads.dx();
 
-  if (db) {
-    db->zeros();
-    for (std::size_t n = 0; n < batch; ++n)
+  // db[oc] sums dy's rows of channel oc, sample by sample: here when nothing else reads dy,
+  // else block by block below, in the pass that rearranges the block's dy.
+  if (db) db->zeros();
+  if (!dw && !dx) {
+    for (std::size_t n = 0; db && n < batch; ++n)
       for (std::size_t oc = 0; oc < O; ++oc) (*db)[oc] += sum_of(dy.colptr(n) + oc * P, P);
+    return;
   }
-  if (!dw && !dx) return;
   if (dw) dw->zeros();
 
   // Scratch lives in the result, so a reused result allocates nothing; the cache is never
@@ -364,12 +385,15 @@ void Conv2D::backward_t(const Tensors<T>& params, const Conv2DCache<T>& cache,
     // dresult (P·m × o): with one sample it is dy's column itself, read in place (only ever a
     // GEMM operand, so dy is not written).
     T* dresult = m == 1 ? const_cast<T*>(dy.colptr(n0)) : workspace.memptr() + P * nb * K;
-    if (m > 1)
-      for (std::size_t i = 0; i < m; ++i)
-        for (std::size_t oc = 0; oc < O; ++oc) {
-          const T* src = dy.colptr(n0 + i) + oc * P;
-          std::copy(src, src + P, dresult + oc * ld + i * P);
-        }
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t oc = 0; oc < O; ++oc) {
+        const T* src = dy.colptr(n0 + i) + oc * P;
+        T* copy = m > 1 ? dresult + oc * ld + i * P : nullptr;
+        if (db)
+          (*db)[oc] += sum_of(src, P, copy);
+        else if (copy)
+          std::copy(src, src + P, copy);
+      }
     T* patches = workspace.memptr();
     if (dw) {
       for (std::size_t i = 0; i < m; ++i) im2col(g, x.colptr(n0 + i), patches + i * P, ld);
