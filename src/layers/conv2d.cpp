@@ -234,21 +234,14 @@ void col2im(const Geometry& g, T* dpatches, std::size_t ld, T* dx) {
   }
 }
 
-// Sum of n scalars with independent partial sums (fast, and the same for every call); when
-// `copy` is not null, the scalars are also copied there in the same pass.
+// Sum of n scalars with independent partial sums (fast, and the same for every call).
 template <class T>
-LAYERCACHE_SHORT_LOOPS T sum_of(const T* p, std::size_t n, T* copy = nullptr) {
+T sum_of(const T* p, std::size_t n) {
   T part[8] = {};
   std::size_t i = 0;
-  if (copy) {
-    for (; i + 8 <= n; i += 8)
-      for (std::size_t l = 0; l < 8; ++l) part[l] += copy[i + l] = p[i + l];
-    for (; i < n; ++i) part[0] += copy[i] = p[i];
-  } else {
-    for (; i + 8 <= n; i += 8)
-      for (std::size_t l = 0; l < 8; ++l) part[l] += p[i + l];
-    for (; i < n; ++i) part[0] += p[i];
-  }
+  for (; i + 8 <= n; i += 8)
+    for (std::size_t l = 0; l < 8; ++l) part[l] += p[i + l];
+  for (; i < n; ++i) part[0] += p[i];
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
@@ -380,8 +373,8 @@ void Conv2D::backward_t(const Tensors<T>& params, const Conv2DCache<T>& cache,
   arma::Mat<T>* db = options_.bias ? grads.param("bias") : nullptr;
   arma::Mat<T>* dx = grads.dx();
 
-  // db[oc] sums dy's rows of channel oc, sample by sample: here when nothing else reads dy,
-  // else block by block below, in the pass that rearranges the block's dy.
+  // db[oc] sums dy's rows of channel oc: here when nothing else reads dy, else block by block
+  // below, as one matrix-vector product while the block's dy is in cache.
   if (db) db->zeros();
   if (!dw && !dx) {
     for (std::size_t n = 0; db && n < batch; ++n)
@@ -394,21 +387,24 @@ void Conv2D::backward_t(const Tensors<T>& params, const Conv2DCache<T>& cache,
   // written.
   const std::size_t nb = block_samples(g, batch);
   arma::Mat<T>& workspace = grads.workspace();
-  workspace.set_size(P * nb * (K + (nb > 1 ? O : 0)), 1);
+  // scratch: patches (P·nb × K), dresult (P·nb × o) when nb > 1, and P·nb ones for db
+  const std::size_t scratch = P * nb * (K + (nb > 1 ? O : 0));
+  workspace.set_size(scratch + (db ? P * nb : 0), 1);
+  T* ones = workspace.memptr() + scratch;
+  if (db) std::fill(ones, ones + P * nb, T(1));
   for (std::size_t n0 = 0; n0 < batch; n0 += nb) {
     const std::size_t m = std::min(nb, batch - n0), ld = P * m;
     // dresult (P·m × o): with one sample it is dy's column itself, read in place (only ever a
     // GEMM operand, so dy is not written).
     T* dresult = m == 1 ? const_cast<T*>(dy.colptr(n0)) : workspace.memptr() + P * nb * K;
-    for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t oc = 0; oc < O; ++oc) {
-        const T* src = dy.colptr(n0 + i) + oc * P;
-        T* copy = m > 1 ? dresult + oc * ld + i * P : nullptr;
-        if (db)
-          (*db)[oc] += sum_of(src, P, copy);
-        else if (copy)
-          std::copy(src, src + P, copy);
-      }
+    if (m > 1)
+      for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t oc = 0; oc < O; ++oc) {
+          const T* src = dy.colptr(n0 + i) + oc * P;
+          std::copy(src, src + P, dresult + oc * ld + i * P);
+        }
+    // db += dresultᵀ · ones, while the block is in cache
+    if (db) detail::gemm<T>('T', 'N', O, 1, ld, dresult, ld, ones, ld, db->memptr(), O, T(1));
     T* patches = workspace.memptr();
     if (dw) {
       for (std::size_t i = 0; i < m; ++i) im2col(g, x.colptr(n0 + i), patches + i * P, ld);
