@@ -135,7 +135,8 @@ LAYERCACHE_SHORT_LOOPS void copy_run(const T* src, std::size_t n, T* dst) {
 // Whether im2col builds the column of tap column j from the column of tap j − 1 shifted up by
 // `dilation` blocks: output column q + d at tap j − 1 reads the input column that output column
 // q reads at tap j (stride 1 along the width), so the column is one long copy plus d fresh
-// blocks instead of w_out short runs. col2im folds the columns the same way.
+// blocks instead of w_out short runs (im2col does so for the columns whose windows hang over
+// the border; the others are plain runs). col2im folds the columns the same way.
 bool shifts(const Geometry& g) { return g.cols.stride == 1 && g.cols.dilation < g.cols.output; }
 
 // Writes the im2col rows of one sample x (c·h·w) into `patches`, whose column starts at
