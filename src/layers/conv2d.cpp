@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <tuple>
 
@@ -117,10 +118,25 @@ LAYERCACHE_SHORT_LOOPS void im2col_block(const Geometry& g, const T* channel, st
   for (std::size_t r = rows.last; r < ho; ++r) dst[r] = T(0);
 }
 
+// Copies n scalars in 16-byte pieces, the last piece overlapping the one before it when n is
+// not a multiple of the piece: the short runs of im2col (11 values in the benchmark CNN's
+// second convolution) then take no scalar remainder loop.
+template <class T>
+LAYERCACHE_SHORT_LOOPS void copy_run(const T* src, std::size_t n, T* dst) {
+  constexpr std::size_t piece = 16 / sizeof(T);
+  if (n < piece) {
+    for (std::size_t r = 0; r < n; ++r) dst[r] = src[r];
+    return;
+  }
+  for (std::size_t r = 0; r + piece <= n; r += piece) std::memcpy(dst + r, src + r, 16);
+  std::memcpy(dst + n - piece, src + n - piece, 16);
+}
+
 // Whether im2col builds the column of tap column j from the column of tap j − 1 shifted up by
 // `dilation` blocks: output column q + d at tap j − 1 reads the input column that output column
 // q reads at tap j (stride 1 along the width), so the column is one long copy plus d fresh
-// blocks instead of w_out short runs. col2im folds the columns the same way.
+// blocks instead of w_out short runs (im2col does so for the columns whose windows hang over
+// the border; the others are plain runs). col2im folds the columns the same way.
 bool shifts(const Geometry& g) { return g.cols.stride == 1 && g.cols.dilation < g.cols.output; }
 
 // Writes the im2col rows of one sample x (c·h·w) into `patches`, whose column starts at
@@ -128,16 +144,28 @@ bool shifts(const Geometry& g) { return g.cols.stride == 1 && g.cols.dilation < 
 template <class T>
 LAYERCACHE_SHORT_LOOPS void im2col(const Geometry& g, const T* x, T* patches, std::size_t ld) {
   const std::size_t kh = g.rows.kernel, kw = g.cols.kernel, ho = g.rows.output,
-                    wo = g.cols.output, s = g.cols.stride, d = g.cols.dilation;
+                    wo = g.cols.output, s = g.cols.stride, d = g.cols.dilation,
+                    rs = g.rows.stride;
   const auto pad = std::ptrdiff_t(g.cols.pad_before);
   const bool shift = shifts(g);
   for (std::size_t ci = 0; ci < g.channels; ++ci) {
     const T* channel = x + ci * g.height * g.width;
     for (std::size_t i = 0; i < kh; ++i) {
       const TapRows tap = tap_rows(g.rows, i);
+      const bool full_rows = tap.rows.first == 0 && tap.rows.last == ho;
       for (std::size_t j = 0; j < kw; ++j) {
         T* column = patches + ((ci * kw + j) * kh + i) * ld;
         const auto w0 = std::ptrdiff_t(j * d) - pad;  // input column read by output column 0
+        if (full_rows && w0 >= 0 && w0 + std::ptrdiff_t((wo - 1) * s) < std::ptrdiff_t(g.width)) {
+          // the window never hangs over the border: one run per output column, no zeros
+          const T* src = channel + (std::size_t(w0) * g.height + tap.first_input);
+          for (std::size_t q = 0; q < wo; ++q, src += s * g.height)
+            if (rs == 1)
+              copy_run(src, ho, column + q * ho);
+            else
+              for (std::size_t r = 0; r < ho; ++r) column[q * ho + r] = src[r * rs];
+          continue;
+        }
         if (shift && j > 0) {
           const T* previous = column - kh * ld;  // same ci and i, tap column j − 1
           std::copy(previous + d * ho, previous + wo * ho, column);
@@ -346,19 +374,25 @@ void Conv2D::backward_t(const Tensors<T>& params, const Conv2DCache<T>& cache,
   arma::Mat<T>* db = options_.bias ? grads.param("bias") : nullptr;
   arma::Mat<T>* dx = grads.dx();
 
-  if (db) {
-    db->zeros();
-    for (std::size_t n = 0; n < batch; ++n)
+  // db[oc] sums dy's rows of channel oc: here when nothing else reads dy, else block by block
+  // below, as one matrix-vector product while the block's dy is in cache.
+  if (db) db->zeros();
+  if (!dw && !dx) {
+    for (std::size_t n = 0; db && n < batch; ++n)
       for (std::size_t oc = 0; oc < O; ++oc) (*db)[oc] += sum_of(dy.colptr(n) + oc * P, P);
+    return;
   }
-  if (!dw && !dx) return;
   if (dw) dw->zeros();
 
   // Scratch lives in the result, so a reused result allocates nothing; the cache is never
   // written.
   const std::size_t nb = block_samples(g, batch);
   arma::Mat<T>& workspace = grads.workspace();
-  workspace.set_size(P * nb * (K + (nb > 1 ? O : 0)), 1);
+  // scratch: patches (P·nb × K), dresult (P·nb × o) when nb > 1, and P·nb ones for db
+  const std::size_t scratch = P * nb * (K + (nb > 1 ? O : 0));
+  workspace.set_size(scratch + (db ? P * nb : 0), 1);
+  T* ones = workspace.memptr() + scratch;
+  if (db) std::fill(ones, ones + P * nb, T(1));
   for (std::size_t n0 = 0; n0 < batch; n0 += nb) {
     const std::size_t m = std::min(nb, batch - n0), ld = P * m;
     // dresult (P·m × o): with one sample it is dy's column itself, read in place (only ever a
@@ -370,6 +404,8 @@ void Conv2D::backward_t(const Tensors<T>& params, const Conv2DCache<T>& cache,
           const T* src = dy.colptr(n0 + i) + oc * P;
           std::copy(src, src + P, dresult + oc * ld + i * P);
         }
+    // db += dresultᵀ · ones, while the block is in cache
+    if (db) detail::gemm<T>('T', 'N', O, 1, ld, dresult, ld, ones, ld, db->memptr(), O, T(1));
     T* patches = workspace.memptr();
     if (dw) {
       for (std::size_t i = 0; i < m; ++i) im2col(g, x.colptr(n0 + i), patches + i * P, ld);

@@ -25,12 +25,44 @@ bool replaces(T v, T m) {
   return (v > m) | (v != v);
 }
 
-// y = maxpool(x) for 2×2 windows with stride 2, the common case, written so that the loop
-// over output rows vectorizes. When Track, also the input row of every maximum.
+// The windows [begin, end) of the column pair (left, right) of pool_2x2, written so that the
+// loop vectorizes; `first` is the input row of window 0's top left, H the column height.
+// Kept out of line: inlined with a constant count of 4, GCC unrolls it into branchy scalar code.
+template <bool Track, class T>
+[[gnu::noinline]] void pool_2x2_rows(const T* left, const T* right, std::uint32_t first,
+                                     std::uint32_t H, std::size_t begin, std::size_t end, T* out,
+                                     std::uint32_t* where) {
+  for (std::size_t i = begin; i < end; ++i) {
+    // scan order = memory order: down the left column, then down the right column
+    const auto r = static_cast<std::uint32_t>(first + 2 * i);
+    T m = left[2 * i];
+    std::uint32_t at = r;
+    if (replaces(left[2 * i + 1], m)) {
+      m = left[2 * i + 1];
+      at = r + 1;
+    }
+    if (replaces(right[2 * i], m)) {
+      m = right[2 * i];
+      at = r + H;
+    }
+    if (replaces(right[2 * i + 1], m)) {
+      m = right[2 * i + 1];
+      at = r + H + 1;
+    }
+    out[i] = m;
+    if (Track) where[i] = at;
+  }
+}
+
+// y = maxpool(x) for 2×2 windows with stride 2, the common case. Each column of h_out output
+// rows is pooled in vector code: the rows up to a multiple of 4, then, when h_out is not one,
+// the last four rows, which overlap rows already written and write them again with the same
+// values (the vector loop's scalar remainder, branchy and slow, is never reached). When Track,
+// also the input row of every maximum.
 template <bool Track, class T>
 void pool_2x2(const PoolGeometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
               arma::Mat<std::uint32_t>* argmax) {
-  const std::size_t H = g.height;
+  const std::size_t H = g.height, ho = g.rows.output, whole = ho / 4 * 4;
   for (std::size_t n = 0; n < x.n_cols; ++n) {
     const T* sample = x.colptr(n);
     for (std::size_t ci = 0; ci < g.channels; ++ci)
@@ -38,29 +70,12 @@ void pool_2x2(const PoolGeometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
         const std::size_t first = ci * H * g.width + 2 * j * H;  // row of window (0, j)'s top left
         const T* left = sample + first;                          // input column 2j
         const T* right = left + H;                               // input column 2j + 1
-        const std::size_t o = (ci * g.cols.output + j) * g.rows.output;
+        const std::size_t o = (ci * g.cols.output + j) * ho;
         T* out = y.colptr(n) + o;
         std::uint32_t* where = Track ? argmax->colptr(n) + o : nullptr;
-        for (std::size_t i = 0; i < g.rows.output; ++i) {
-          // scan order = memory order: down the left column, then down the right column
-          const auto r = static_cast<std::uint32_t>(first + 2 * i);
-          T m = left[2 * i];
-          std::uint32_t at = r;
-          if (replaces(left[2 * i + 1], m)) {
-            m = left[2 * i + 1];
-            at = r + 1;
-          }
-          if (replaces(right[2 * i], m)) {
-            m = right[2 * i];
-            at = r + std::uint32_t(H);
-          }
-          if (replaces(right[2 * i + 1], m)) {
-            m = right[2 * i + 1];
-            at = r + std::uint32_t(H) + 1;
-          }
-          out[i] = m;
-          if (Track) where[i] = at;
-        }
+        const auto r = static_cast<std::uint32_t>(first), h = static_cast<std::uint32_t>(H);
+        pool_2x2_rows<Track>(left, right, r, h, 0, ho < 4 ? ho : whole, out, where);
+        if (ho >= 4 && whole < ho) pool_2x2_rows<Track>(left, right, r, h, ho - 4, ho, out, where);
       }
   }
 }
@@ -93,11 +108,36 @@ void pool_any(const PoolGeometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
   }
 }
 
+// Whether the windows are 2×2 with stride 2 and no padding (pool_2x2 and unpool_2x2).
+bool is_2x2(const PoolGeometry& g) {
+  return g.rows.kernel == 2 && g.cols.kernel == 2 && g.rows.stride == 2 && g.cols.stride == 2 &&
+         g.rows.pad_before == 0 && g.cols.pad_before == 0;
+}
+
+// dx = the gradient of pool_2x2 for one sample, one pair of input columns (2j, 2j + 1) at a
+// time: the pair is zeroed and each of its windows' dy is stored at the recorded maximum
+// while the pair is in the L1 cache; the input columns that no window covers (an odd width)
+// are zeroed at the end, and the last row of each pair is covered by the pair's zeroing.
+// Every value of the sample's column is written, so it needs no zeroing first.
+template <class T>
+void unpool_2x2(const PoolGeometry& g, const std::uint32_t* where, const T* dy, T* dx) {
+  const std::size_t H = g.height, ho = g.rows.output, wo = g.cols.output;
+  for (std::size_t ci = 0; ci < g.channels; ++ci) {
+    const std::size_t first_in = ci * H * g.width;
+    for (std::size_t j = 0; j < wo; ++j) {
+      T* pair = dx + first_in + 2 * j * H;
+      std::fill(pair, pair + 2 * H, T(0));
+      const std::size_t o = (ci * wo + j) * ho;
+      for (std::size_t i = 0; i < ho; ++i) dx[where[o + i]] = dy[o + i];
+    }
+    std::fill(dx + first_in + 2 * wo * H, dx + first_in + H * g.width, T(0));
+  }
+}
+
 template <bool Track, class T>
 void pool(const PoolGeometry& g, const arma::Mat<T>& x, arma::Mat<T>& y,
           arma::Mat<std::uint32_t>* argmax) {
-  if (g.rows.kernel == 2 && g.cols.kernel == 2 && g.rows.stride == 2 && g.cols.stride == 2 &&
-      g.rows.pad_before == 0 && g.cols.pad_before == 0)
+  if (is_2x2(g))
     pool_2x2<Track>(g, x, y, argmax);
   else
     pool_any<Track>(g, x, y, argmax);
@@ -139,9 +179,14 @@ void MaxPool2D::backward_t(const Tensors<T>&, const MaxPool2DCache<T>& cache,
     throw CacheError("expected the cache of a max_pool2d layer with " +
                      std::to_string(g.out_size()) + " outputs per sample, got " +
                      std::to_string(cache.argmax.n_rows));
+  arma::Mat<T>& dx = *grads.dx();  // backward runs only when dx is wanted (no params)
+  if (is_2x2(g)) {  // windows that tile the image: every input value is written once
+    for (std::size_t n = 0; n < dy.n_cols; ++n)
+      unpool_2x2(g, cache.argmax.colptr(n), dy.colptr(n), dx.colptr(n));
+    return;
+  }
   // Windows may overlap (stride < kernel), so gradients are added, not assigned. Each sample's
   // column is zeroed just before its gradients land, while it is in cache.
-  arma::Mat<T>& dx = *grads.dx();  // backward runs only when dx is wanted (no params)
   for (std::size_t n = 0; n < dy.n_cols; ++n) {
     const std::uint32_t* where = cache.argmax.colptr(n);
     const T* d = dy.colptr(n);

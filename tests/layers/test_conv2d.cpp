@@ -105,6 +105,8 @@ BOOST_AUTO_TEST_CASE(conv2d_equals_direct_convolution) {
   for (const auto& c : conv_option_cases()) cases.push_back(c);
   cases.push_back({"blocked", {.in_channels = 3, .out_channels = 8, .kernel = 3, .padding = 1},
                    Shape{3, 30, 30}});
+  // runs of 11 rows, no padding: im2col's plain copies with a remainder (the benchmark CNN's)
+  cases.push_back({"odd_runs", {.in_channels = 2, .out_channels = 3, .kernel = 3}, Shape{2, 13, 9}});
   cases.push_back({"blocked_stride2", {.in_channels = 3, .out_channels = 5, .kernel = 4, .stride = 2},
                    Shape{3, 41, 37}});
   cases.push_back({"blocked_groups_dilated_same",

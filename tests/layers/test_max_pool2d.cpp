@@ -109,3 +109,48 @@ BOOST_AUTO_TEST_CASE(max_pool2d_rejects_padding_not_smaller_than_the_kernel) {
 // ---- Flatten and Reshape ------------------------------------------------------------------
 
 
+
+BOOST_AUTO_TEST_CASE(max_pool2d_gives_uncovered_rows_and_columns_a_zero_gradient) {
+  // A 3 × 5 image under 2 × 2 windows with stride 2: the last row and column belong to no
+  // window. Their gradient is 0 even in a result buffer that held other values before.
+  const arma::mat image = {{1, 9, 2, 0, 7}, {3, 4, 8, 1, 7}, {7, 7, 7, 7, 7}};
+  const MaxPool2D pool({.kernel = 2, .stride = 2});
+  const auto out = pool.forward(Tree<double>{}, arma::mat(arma::vectorise(image)), Shape{1, 3, 5});
+  BOOST_TEST((out.shape == Shape{1, 1, 2}));
+  BackwardResult<double> result;
+  result.dx.set_size(15, 1);
+  result.dx.fill(-1);
+  pool.backward_into(Tree<double>{}, *out.cache, arma::mat{10.0, 20.0}.t(), Needs{}, result);
+  const arma::mat expected = {{0, 10, 0, 0, 0}, {0, 0, 20, 0, 0}, {0, 0, 0, 0, 0}};
+  BOOST_TEST(arma::approx_equal(result.dx, arma::vectorise(expected), "absdiff", 0.0),
+             "got\n" << result.dx);
+}
+
+BOOST_AUTO_TEST_CASE(max_pool2d_2x2_matches_window_maxima_for_every_column_height) {
+  // Output columns of 1 to 9 rows (the vector code's lengths and remainders), an odd input
+  // height and width, two channels and two samples; every output is the maximum of its
+  // window computed here, and backward puts dy at that maximum and 0 everywhere else.
+  const MaxPool2D pool({.kernel = 2, .stride = 2});
+  Rng rng(7);
+  for (std::size_t ho = 1; ho <= 9; ++ho) {
+    const std::size_t h = 2 * ho + 1, w = 7, c = 2, wo = 3;
+    const arma::mat x = random_matrix(c * h * w, 2, rng);
+    const auto out = pool.forward(Tree<double>{}, x, Shape{c, h, w});
+    const arma::mat dy = random_matrix(c * ho * wo, 2, rng);
+    const arma::mat dx = pool.backward(Tree<double>{}, *out.cache, dy).dx;
+    arma::mat expected_y(c * ho * wo, 2), expected_dx(c * h * w, 2, arma::fill::zeros);
+    for (std::size_t n = 0; n < 2; ++n)
+      for (std::size_t ci = 0; ci < c; ++ci)
+        for (std::size_t j = 0; j < wo; ++j)
+          for (std::size_t i = 0; i < ho; ++i) {
+            std::size_t best = ci * h * w + 2 * j * h + 2 * i;
+            for (std::size_t at : {best + 1, best + h, best + h + 1})
+              if (x(at, n) > x(best, n)) best = at;
+            const std::size_t o = (ci * wo + j) * ho + i;
+            expected_y(o, n) = x(best, n);
+            expected_dx(best, n) = dy(o, n);
+          }
+    BOOST_TEST(arma::approx_equal(out.y(), expected_y, "absdiff", 0.0), "h_out = " << ho);
+    BOOST_TEST(arma::approx_equal(dx, expected_dx, "absdiff", 0.0), "h_out = " << ho);
+  }
+}
