@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "layercache/layercache.hpp"
+#include "common.hpp"
 #include "options.hpp"
 
 using namespace layercache;
@@ -156,12 +157,10 @@ int main(int argc, char** argv) try {
   const arma::uword pad = loss.options().padding;
   TreeF params = net.init(Shape{1}, xavier_uniform(), rng);
   const std::size_t batches = (train.size() + args.batch_size - 1) / args.batch_size;
-  const auto steps = std::int64_t(args.epochs * batches);
+  const auto steps = examples::steps_of(args.epochs, train.size(), args.batch_size);
   const Optimizer optimizer =
       chain({clip_by_global_norm(1.0),
-             adam({.learning_rate = cosine_decay({.peak_value = args.learning_rate,
-                                                  .warmup_steps = steps / 20,
-                                                  .decay_steps = steps - steps / 20})})});
+             adam({.learning_rate = examples::warmup_cosine(args.learning_rate, steps)})});
   OptState<float> opt_state = optimizer.init(params);
 
   // The padded batches of one epoch, each in its own order; results reused across steps.

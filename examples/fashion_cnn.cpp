@@ -14,7 +14,7 @@
 
 #include "layercache/layercache.hpp"
 #include "options.hpp"
-#include "report.hpp"
+#include "common.hpp"
 
 using namespace layercache;
 
@@ -125,8 +125,7 @@ int main(int argc, char** argv) try {
   // (1, 28, 28) column with pixels scaled to [0, 1].
   Dataset<float> all_train = load_fashion_mnist<float>(args.data_dir, "train");
   const Dataset<float> test = load_fashion_mnist<float>(args.data_dir, "test");
-  if (args.train_size > 0 && args.train_size < all_train.size())  // the first N, for short runs
-    all_train = all_train.subset(arma::regspace<arma::uvec>(0, args.train_size - 1));
+  examples::keep_first(all_train, args.train_size);  // the first N, for short runs
   Rng rng(args.seed);
   const auto [train, validation] = train_validation_split(all_train, 0.05, rng);
 
@@ -138,11 +137,10 @@ int main(int argc, char** argv) try {
   if (!args.quiet) std::cout << net.summary(train.shape);
 
   // AdamW with a short linear warmup and a cosine decay over the whole run.
-  const auto steps = std::int64_t(args.epochs * ((train.size() + args.batch_size - 1) / args.batch_size));
-  const Optimizer optimizer = adamw({.learning_rate = cosine_decay({.peak_value = args.learning_rate,
-                                                                    .warmup_steps = steps / 20,
-                                                                    .decay_steps = steps - steps / 20}),
-                                     .weight_decay = 5e-4});
+  const auto steps = examples::steps_of(args.epochs, train.size(), args.batch_size);
+  const Optimizer optimizer =
+      adamw({.learning_rate = examples::warmup_cosine(args.learning_rate, steps),
+             .weight_decay = 5e-4});
   // The run as one value: params, BatchNorm's running statistics (state), the optimizer state
   // and the stream that shuffles and draws the dropout masks.
   TrainStateF run = init_train_state<float>(net, train.shape, optimizer, he_normal(), args.seed);

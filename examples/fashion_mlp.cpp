@@ -13,6 +13,7 @@
 #include <string>
 
 #include "layercache/layercache.hpp"
+#include "common.hpp"
 #include "options.hpp"
 
 using namespace layercache;
@@ -75,10 +76,9 @@ int main(int argc, char** argv) try {
   std::printf("blas: %s kernels (%s)\n", blas.core.c_str(), blas.reason.c_str());
 
   // Adam with a short linear warmup and a cosine decay over the whole run.
-  const auto steps = std::int64_t(args.epochs * ((train.size() + args.batch_size - 1) / args.batch_size));
-  const Optimizer optimizer = adam({.learning_rate = cosine_decay({.peak_value = args.learning_rate,
-                                                                   .warmup_steps = steps / 20,
-                                                                   .decay_steps = steps - steps / 20})});
+  const auto steps = examples::steps_of(args.epochs, train.size(), args.batch_size);
+  const Optimizer optimizer =
+      adam({.learning_rate = examples::warmup_cosine(args.learning_rate, steps)});
   const History history = fit(net, params, state, optimizer, SoftmaxCrossEntropy(), train,
                               FitOptions<float>{.epochs = args.epochs,
                                                 .batch_size = args.batch_size,

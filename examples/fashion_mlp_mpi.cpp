@@ -18,6 +18,7 @@
 
 #include "layercache/layercache.hpp"
 #include "layercache/mpi.hpp"
+#include "common.hpp"
 #include "options.hpp"
 
 using namespace layercache;
@@ -76,17 +77,14 @@ int main(int argc, char** argv) {
     const Dataset<float> test = load_fashion_mnist<float>(args.data_dir, "test");
     Rng rng(args.seed);
     auto [train, validation] = train_validation_split(all_train, 5000.0 / 60000.0, rng);
-    if (args.train_size && args.train_size < train.size())
-      train = train.subset(arma::regspace<arma::uvec>(0, args.train_size - 1));
+    examples::keep_first(train, args.train_size);
     if (args.fail_rank == long(group.rank())) train.labels[17] = 42;
 
     const Network net{Dense(784, 512), ReLU(), Dense(512, 256), ReLU(), Dense(256, 10)};
     const std::size_t global_batch = args.batch_size * group.size();
-    const auto steps = std::int64_t(args.epochs * ((train.size() + global_batch - 1) / global_batch));
+    const auto steps = examples::steps_of(args.epochs, train.size(), global_batch);
     const Optimizer optimizer =
-        adam({.learning_rate = cosine_decay({.peak_value = args.learning_rate,
-                                             .warmup_steps = steps / 20,
-                                             .decay_steps = steps - steps / 20})});
+        adam({.learning_rate = examples::warmup_cosine(args.learning_rate, steps)});
     // Every rank makes a run; fit replaces the others' by rank 0's before the first step.
     TrainStateF run = init_train_state<float>(net, train.shape, optimizer, he_normal(), args.seed);
     if (root) std::printf("ranks %zu, batch %zu per rank (%zu in all)\n", group.size(),

@@ -11,7 +11,7 @@
 
 #include "layercache/layercache.hpp"
 #include "options.hpp"
-#include "report.hpp"
+#include "common.hpp"
 
 using namespace layercache;
 
@@ -71,8 +71,7 @@ int main(int argc, char** argv) try {
 
   Dataset<float> all_train = load_fashion_mnist<float>(args.data_dir, "train");
   Dataset<float> test = load_fashion_mnist<float>(args.data_dir, "test");
-  if (args.train_size > 0 && args.train_size < all_train.size())  // the first N, for short runs
-    all_train = all_train.subset(arma::regspace<arma::uvec>(0, args.train_size - 1));
+  examples::keep_first(all_train, args.train_size);  // the first N, for short runs
   rows_as_steps(all_train);
   rows_as_steps(test);
   Rng rng(args.seed);
@@ -84,10 +83,9 @@ int main(int argc, char** argv) try {
   TreeF state = net.init_state(train.shape);
   if (!args.quiet) std::cout << net.summary(train.shape);
 
-  const auto steps = std::int64_t(args.epochs * ((train.size() + args.batch_size - 1) / args.batch_size));
-  const Optimizer optimizer = adam({.learning_rate = cosine_decay({.peak_value = args.learning_rate,
-                                                                   .warmup_steps = steps / 20,
-                                                                   .decay_steps = steps - steps / 20})});
+  const auto steps = examples::steps_of(args.epochs, train.size(), args.batch_size);
+  const Optimizer optimizer =
+      adam({.learning_rate = examples::warmup_cosine(args.learning_rate, steps)});
   const History history = fit(net, params, state, optimizer, SoftmaxCrossEntropy(), train,
                               FitOptions<float>{.epochs = args.epochs,
                                                 .batch_size = args.batch_size,

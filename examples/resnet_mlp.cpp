@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "layercache/layercache.hpp"
+#include "common.hpp"
 #include "options.hpp"
 
 using namespace layercache;
@@ -81,19 +82,16 @@ int main(int argc, char** argv) try {
   Rng rng(args.seed);
   Dataset<float> train = load_fashion_mnist<float>(args.data_dir, "train");
   const Dataset<float> test = load_fashion_mnist<float>(args.data_dir, "test");
-  if (args.train_size > 0 && args.train_size < train.size())  // the first N, for short runs
-    train = train.subset(arma::regspace<arma::uvec>(0, args.train_size - 1));
+  examples::keep_first(train, args.train_size);  // the first N, for short runs
 
   const Network net = residual_mlp(args.blocks, args.width);
   TreeF params = net.init(train.shape, he_normal(), rng);
   TreeF state = net.init_state(train.shape);
   std::printf("%s", net.summary(train.shape).c_str());
 
-  const auto steps = std::int64_t(args.epochs * ((train.size() + args.batch_size - 1) / args.batch_size));
+  const auto steps = examples::steps_of(args.epochs, train.size(), args.batch_size);
   const Optimizer optimizer =
-      adam({.learning_rate = cosine_decay({.peak_value = args.learning_rate,
-                                           .warmup_steps = steps / 20,
-                                           .decay_steps = steps - steps / 20})});
+      adam({.learning_rate = examples::warmup_cosine(args.learning_rate, steps)});
   fit(net, params, state, optimizer, SoftmaxCrossEntropy(), train,
       FitOptions<float>{.epochs = args.epochs,
                         .batch_size = args.batch_size,
